@@ -260,7 +260,7 @@ class Close:
 class With:
     """``with runner: <calls>``, entering the same runner again."""
 
-    calls: Tuple["Call", ...] = ()
+    calls: Tuple[Call, ...] = ()
     call: ClassVar[str] = "with"
 
 
@@ -613,13 +613,14 @@ def load_file(path: str) -> List[Scenario]:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{path}: not valid JSON: {exc}") from None
-    reader = _Reader(path)
     if isinstance(raw, dict) and "divergences" in raw:
-        groups = reader.array(raw["divergences"], "$.divergences", 10_000)
+        groups = _Reader(path).array(raw["divergences"], "$.divergences", 10_000)
         return [
-            _Reader(f"{path}: $.divergences[{i}].scenario").scenario(reader.obj(g, f"$.divergences[{i}]", ("scenario",), tuple(g) if isinstance(g, dict) else ())["scenario"])
-            for i, g in enumerate(groups)
+            _Reader(f"{path}: $.divergences[{i}].scenario").scenario(
+                group.get("scenario") if isinstance(group, dict) else group
+            )
+            for i, group in enumerate(groups)
         ]
     if isinstance(raw, list):
         return [_Reader(f"{path}: [{i}]").scenario(item) for i, item in enumerate(raw)]
-    return [reader.scenario(raw)]
+    return [_Reader(path).scenario(raw)]

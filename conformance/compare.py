@@ -1,0 +1,276 @@
+"""The comparison: is a candidate's observation one the reference allows?
+
+Two observations of the same scenario are compared field by field, in the
+order the program made its calls, and every difference is named: a category
+(what kind of behaviour differs) and the spec clause it breaks. The first
+difference in program order is the *primary* one; it is the signature that
+groups findings, because what follows it is usually its consequence.
+
+Nothing is loosened except what the spec leaves open:
+
+* the order in which leftover tasks are cancelled (and so how their cleanup
+  interleaves): not handled here but by re-running the reference in the
+  candidate's order (``conformance.differential``), so it is exact;
+* the order of exception-handler reports, warnings and garbage-collection
+  reports, which are multisets (the interpreter sorts them);
+* the text of messages of exceptions the implementation raises (not the
+  scenario), unless ``strict_messages`` is set: types are always compared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Set
+
+from conformance.scenario import Raise, Scenario, Sigint, SigintCall, iter_calls
+
+CATEGORIES = (
+    "result",
+    "exception",
+    "leftover tasks",
+    "cleanup",
+    "shutdown order",
+    "SIGINT",
+    "context",
+    "event-loop state",
+    "warnings",
+    "HANG",
+    "CRASH",
+)
+
+#: Exceptions whose arguments are behaviour even when the runtime raised them:
+#: a cancellation's message (K-2, S-1) and the exit code of SystemExit.
+_ARGS_ALWAYS_COMPARED = {"CancelledError", "KeyboardInterrupt", "SystemExit"}
+_CLOSING_CALLS = {"close", "exit"}
+_EXC_IN_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the candidate's observation differs from the reference's."""
+
+    category: str
+    clause: str
+    where: str
+    reference: Any
+    candidate: Any
+
+    def signature(self) -> str:
+        return f"{self.clause} {self.category}"
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "category": self.category,
+            "clause": self.clause,
+            "where": self.where,
+            "reference": self.reference,
+            "candidate": self.candidate,
+        }
+
+
+def compare(
+    scenario: Scenario, reference: Dict[str, Any], candidate: Dict[str, Any], strict_messages: bool = False
+) -> List[Difference]:
+    """Every difference between the two observations, primary (earliest) first."""
+    return _Comparison(scenario, strict_messages).run(reference, candidate)
+
+
+def outcome_difference(outcome: Dict[str, Any]) -> Difference:
+    """A HANG or CRASH of the candidate, as a difference of its own category."""
+    kind = outcome["outcome"]
+    detail = {k: v for k, v in outcome.items() if k not in ("outcome", "stderr_tail")}
+    return Difference(kind, "-", "$", "completed", detail)
+
+
+class _Comparison:
+    def __init__(self, scenario: Scenario, strict_messages: bool) -> None:
+        self.scenario = scenario
+        self.strict = strict_messages
+        self.scenario_args: Set[str] = set()
+        self.has_sigint = False
+        for call in iter_calls(scenario.calls):
+            if isinstance(call, SigintCall):
+                self.has_sigint = True
+            for task in getattr(getattr(call, "main", None), "tasks", ()):
+                for step in task.all_steps():
+                    if isinstance(step, Raise) and step.arg is not None:
+                        self.scenario_args.add(step.arg)
+                    self.has_sigint = self.has_sigint or isinstance(step, Sigint)
+        self.loop_factory = scenario.runner.loop_factory
+        self.mode = scenario.runner.mode
+
+    def run(self, reference: Dict[str, Any], candidate: Dict[str, Any]) -> List[Difference]:
+        found: List[Difference] = []
+        ref_calls, cand_calls = reference["calls"], candidate["calls"]
+        for index in range(max(len(ref_calls), len(cand_calls))):
+            ref = ref_calls[index] if index < len(ref_calls) else None
+            cand = cand_calls[index] if index < len(cand_calls) else None
+            if ref is None or cand is None or ref["path"] != cand["path"]:
+                where = (ref or cand)["path"]
+                found.append(
+                    Difference("exception", "E-1", where, _call_name(ref), _call_name(cand))
+                )  # the with-blocks entered differently; the enter outcome says why
+                break
+            found.extend(self._call(ref, cand))
+        found.extend(self._end(reference["end"], candidate["end"]))
+        return found
+
+    # ------------------------------------------------------------ calls
+
+    def _call(self, ref: Dict[str, Any], cand: Dict[str, Any]) -> Iterable[Difference]:
+        name, where = ref["call"], ref["path"]
+        ref_outcome, cand_outcome = self._outcome(ref["outcome"]), self._outcome(cand["outcome"])
+        if ref_outcome != cand_outcome:
+            yield self._outcome_difference(name, where, ref_outcome, cand_outcome)
+        if ref["tasks"] != cand["tasks"]:
+            yield self._tasks_difference(name, where, ref["tasks"], cand["tasks"])
+        for key in ("thread_loop", "sigint", "threads"):
+            if ref["state"][key] != cand["state"][key]:
+                yield self._state_difference(name, f"{where}.state.{key}", key, ref["state"][key], cand["state"][key])
+        ref_log, cand_log = self._log(ref["log"]), self._log(cand["log"])
+        if ref_log != cand_log:
+            yield self._log_difference(name, f"{where}.log", ref_log, cand_log)
+        ref_reports, cand_reports = self._reports(ref["reports"]), self._reports(cand["reports"])
+        if ref_reports != cand_reports:
+            category = "cleanup" if name in _CLOSING_CALLS or self.mode == "run" else "warnings"
+            yield Difference(category, "K-5", f"{where}.reports", ref_reports, cand_reports)
+
+    def _outcome(self, outcome: Dict[str, Any]) -> Dict[str, Any]:
+        if "raised" not in outcome:
+            return outcome
+        return {"raised": self._exception(outcome["raised"])}
+
+    def _exception(self, summary: Dict[str, Any]) -> Dict[str, Any]:
+        """Drop implementation-written message text unless strict."""
+        if self.strict:
+            return summary
+        out = dict(summary)
+        if "origin" not in out and out["type"] not in _ARGS_ALWAYS_COMPARED:
+            out["args"] = ["…"] if out["args"] else []
+        for link in ("cause", "context"):
+            if link in out:
+                out[link] = self._exception(out[link])
+        if "exceptions" in out:
+            out["exceptions"] = [self._exception(e) for e in out["exceptions"]]
+        return out
+
+    def _log(self, lines: List[str]) -> List[str]:
+        if self.strict:
+            return lines
+        return [_EXC_IN_LINE.sub(self._message_in_line, line) for line in lines]
+
+    def _message_in_line(self, match: re.Match[str]) -> str:
+        text = match.group(2)[1:-1]
+        return match.group(0) if text in self.scenario_args else f"{match.group(1)}(…)"
+
+    def _reports(self, reports: List[Dict[str, Any]]) -> List[Any]:
+        out = []
+        for report in reports:
+            exc = report.get("exception")
+            out.append({**report, "exception": None if exc is None else self._log([exc])[0]})
+        return sorted(out, key=repr)
+
+    # --------------------------------------------------- classification
+
+    def _outcome_difference(self, name: str, where: str, ref: Dict, cand: Dict) -> Difference:
+        where = f"{where}.outcome"
+        ref_type = ref.get("raised", {}).get("type")
+        cand_type = cand.get("raised", {}).get("type")
+        if "KeyboardInterrupt" in (ref_type, cand_type) and self.has_sigint:
+            clause = "S-5" if name in _CLOSING_CALLS or name == "sigint" else "R-10"
+            return Difference("SIGINT", clause, where, ref, cand)
+        clause = {
+            "run": "R-12",
+            "run_object": "R-1",
+            "get_loop": "G-1",
+            "close": "C-4",
+            "enter": "E-1",
+            "exit": "E-3",
+            "set_var": "L-6",
+            "get_var": "R-4",
+            "sigint": "S-5",
+        }.get(name, "R-12")
+        if name == "run" and ref_type is None and cand_type is None:
+            return Difference("result", "R-9", where, ref, cand)
+        if name in ("get_var", "set_var"):
+            return Difference("context", clause, where, ref, cand)
+        if name == "run" and "RuntimeError" in (ref_type, cand_type):
+            message = str((ref.get("raised") or cand.get("raised") or {}).get("args"))
+            clause = "R-2" if "running event loop" in message else "L-1" if "closed" in message else clause
+        return Difference("exception", clause, where, ref, cand)
+
+    def _tasks_difference(self, name: str, where: str, ref: Dict[str, str], cand: Dict[str, str]) -> Difference:
+        labels = [label for label in sorted(set(ref) | set(cand)) if ref.get(label) != cand.get(label)]
+        first = labels[0]
+        detail_ref = {label: ref.get(label) for label in labels}
+        detail_cand = {label: cand.get(label) for label in labels}
+        where = f"{where}.tasks"
+        if name in _CLOSING_CALLS or self.mode == "run":
+            state = cand.get(first) or ""
+            clause = "K-3" if state == "pending (cancel requested)" else "K-1" if state == "pending" else "K-2"
+            return Difference("leftover tasks", clause, where, detail_ref, detail_cand)
+        return Difference("leftover tasks", "R-12", where, detail_ref, detail_cand)
+
+    def _state_difference(self, name: str, where: str, key: str, ref: Any, cand: Any) -> Difference:
+        if key == "sigint":
+            return Difference("SIGINT", "R-11" if name in ("run", "exit") else "R-6", where, ref, cand)
+        if key == "threads":
+            return Difference("cleanup", "C-3", where, ref, cand)
+        if name in _CLOSING_CALLS or self.mode == "run":
+            clause = "C-2"
+        else:
+            clause = "L-4" if self.loop_factory else "L-3"
+        return Difference("event-loop state", clause, where, ref, cand)
+
+    def _log_difference(self, name: str, where: str, ref: List[str], cand: List[str]) -> Difference:
+        index = next((i for i, (a, b) in enumerate(zip(ref, cand)) if a != b), min(len(ref), len(cand)))
+        ref_line = ref[index] if index < len(ref) else None
+        cand_line = cand[index] if index < len(cand) else None
+        lines = " ".join(line for line in (ref_line, cand_line) if line)
+        detail_ref, detail_cand = ref[index : index + 3], cand[index : index + 3]
+        where = f"{where}[{index}]"
+        closing = name in _CLOSING_CALLS or (self.mode == "run" and _after_main_exit(ref, index))
+        if " debug=" in lines:
+            return Difference("event-loop state", "L-5", where, detail_ref, detail_cand)
+        if re.search(r"\br\d+\.g\d+ ", lines):
+            in_both = ref_line is not None and cand_line is not None and (ref_line in cand) and (cand_line in ref)
+            return Difference("shutdown order" if in_both else "cleanup", "C-2", where, detail_ref, detail_cand)
+        if " get " in lines or " set " in lines:
+            return Difference("context", "R-4", where, detail_ref, detail_cand)
+        if closing:
+            if " cancelled " in lines:
+                return Difference("leftover tasks", "K-2", where, detail_ref, detail_cand)
+            return Difference("cleanup", "K-3", where, detail_ref, detail_cand)
+        if self.has_sigint:
+            return Difference("SIGINT", "S-1", where, detail_ref, detail_cand)
+        return Difference("result", "R-9", where, detail_ref, detail_cand)
+
+    # -------------------------------------------------------------- end
+
+    def _end(self, ref: Dict[str, Any], cand: Dict[str, Any]) -> Iterable[Difference]:
+        if ref["loops"] != cand["loops"]:
+            yield Difference("event-loop state", "C-2", "$.end.loops", ref["loops"], cand["loops"])
+        ref_log, cand_log = self._log(ref["log"]), self._log(cand["log"])
+        if ref_log != cand_log:
+            yield Difference("cleanup", "C-2", "$.end.log", ref_log, cand_log)
+        ref_reports, cand_reports = self._reports(ref["reports"]), self._reports(cand["reports"])
+        if ref_reports != cand_reports:
+            messages = " ".join(r["message"] for r in ref_reports + cand_reports)
+            clause = "K-4" if "destroyed" in messages else "R-12"
+            yield Difference("warnings", clause, "$.end.reports", ref_reports, cand_reports)
+        ref_warnings, cand_warnings = self._log(ref["warnings"]), self._log(cand["warnings"])
+        if ref_warnings != cand_warnings:
+            yield Difference("warnings", "R-2", "$.end.warnings", ref_warnings, cand_warnings)
+
+
+def _after_main_exit(log: List[str], index: int) -> bool:
+    """In mode ``run`` a single call holds the run and the close: is ``index`` in the close part?"""
+    for line in log[:index]:
+        if re.match(r"r\d+\.t0 exit ", line):
+            return True
+    return False
+
+
+def _call_name(record: Optional[Dict[str, Any]]) -> Optional[str]:
+    return None if record is None else f"{record['call']} at {record['path']}"

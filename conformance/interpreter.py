@@ -1,0 +1,604 @@
+"""The interpreter: run one scenario under one target and record what happened.
+
+``execute(scenario, target)`` builds real asyncio code from the scenario (one
+coroutine per task spec, run through the target's Runner or run function) and
+returns an *observation*: a JSON-able dict that the comparison
+(``conformance.compare``) checks against another target's observation.
+
+Everything an observation records is decided by the scenario and the runner,
+never by a thread or timer race. That is what lets the comparison be exact
+and still have no false positives:
+
+* SIGINT is raised with ``signal.raise_signal`` from the loop's own thread, so
+  the Python-level handler runs inside that call, at a known step.
+* Executor work never races the loop: the loop thread blocks until the job
+  has run (the job is instant), and an awaited job hands its result back
+  through ``call_soon_threadsafe`` *before* the loop thread resumes, so the
+  callback lands at a known place in the ready queue.
+* Automatic garbage collection is off while a scenario runs, and every task,
+  coroutine, async generator and runner is kept alive until the end. Then they
+  are released and collected at once, so "Task was destroyed but it is
+  pending!", "never retrieved" and "never awaited" reports appear in one
+  known phase, and are compared as a multiset.
+* The order in which a runner cancels leftover tasks is left open by CPython.
+  The observation records enough (``hints``) for the comparison to find the
+  order that explains a candidate's run; the reference is always given an
+  explicit order so that it is reproducible on its own.
+
+Observation shape::
+
+    {"calls": [{"call": "run", "path": "$.calls[0]",
+                "outcome": {"returned": 3} | {"raised": <exception summary>},
+                "log": ["r0.t0 start loop0 debug=False", "r0.t0 spawn r0.t1", ...],
+                "reports": [<exception-handler call>, ...],
+                "tasks": {"r0.t0": "returned 3", "r0.t1": "pending", ...},
+                "state": {"thread_loop": "loop0" | "none" | "other", "sigint": "default" | ...,
+                          "threads": false}}, ...],
+     "end": {"loops": {"loop0": "closed" | "open" | "running"},
+             "log": [...], "reports": [...], "warnings": [...]},
+     "hints": {"pending_at_main_exit": [...]}}
+
+This module is on the execution side: standard library only, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import re
+import signal
+import threading
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from conformance.scenario import (
+    CONTEXT_VARS,
+    AsyncGen,
+    Await,
+    Call,
+    Cancel,
+    Close,
+    Executor,
+    GetLoop,
+    GetVar,
+    GetVarCall,
+    Raise,
+    Return,
+    Run,
+    RunObject,
+    Scenario,
+    SetVar,
+    SetVarCall,
+    Sigint,
+    SigintCall,
+    Spawn,
+    Step,
+    TaskSpec,
+    Value,
+    With,
+    Yield,
+)
+from conformance.targets import Target
+
+#: How long the loop thread waits for an (instant) executor job before giving up.
+EXECUTOR_JOB_LIMIT_S = 10.0
+
+_UNSET = "<unset>"
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
+_OBJECT_REPR = re.compile(r"<[^<>]*>")
+
+_EXCEPTIONS: Dict[str, Callable[..., BaseException]] = {
+    "ValueError": ValueError,
+    "RuntimeError": RuntimeError,
+    "CancelledError": asyncio.CancelledError,
+    "KeyboardInterrupt": KeyboardInterrupt,
+    "SystemExit": SystemExit,
+}
+
+
+def execute(scenario: Scenario, target: Target, cancel_order: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Run ``scenario`` under ``target`` in this process; return the observation.
+
+    ``cancel_order`` (task labels) is passed to a reference target as the
+    order in which to cancel leftover tasks. Without it, a reference target is
+    given the order in which the tasks were created, so that the reference is
+    deterministic on its own.
+    """
+    session = _Session(scenario, target, cancel_order)
+    # A fresh context keeps the driver-level context variables of one scenario
+    # from leaking into the next; a fresh policy resets the thread's event loop.
+    return contextvars.Context().run(session.execute)
+
+
+def normalize_text(text: str) -> str:
+    """Drop what is not behaviour from a message: addresses and object reprs."""
+    text = text.split("\n", 1)[0]
+    text = _ADDRESS.sub("", text)
+    previous = None
+    while previous != text:
+        previous, text = text, _OBJECT_REPR.sub("<…>", text)
+    return text
+
+
+def describe_exception(exc: BaseException, depth: int = 0) -> Dict[str, Any]:
+    """Type, args, origin, and one level of ``__cause__`` / ``__context__``.
+
+    ``origin`` is the scenario step that raised this very object, so that a
+    runner re-raising the user's exception and a runner raising a copy or a new
+    one of the same type are told apart (R-12).
+    """
+    summary: Dict[str, Any] = {"type": type(exc).__name__, "args": [_normalize_arg(a) for a in exc.args]}
+    origin = getattr(exc, "_conformance_origin", None)
+    if origin is not None:
+        summary["origin"] = origin
+    if depth == 0:
+        for link in ("__cause__", "__context__"):
+            linked = getattr(exc, link)
+            if linked is not None:
+                summary[link.strip("_")] = describe_exception(linked, depth + 1)
+        nested = getattr(exc, "exceptions", None)
+        if isinstance(nested, tuple):
+            summary["exceptions"] = [describe_exception(e, depth + 1) for e in nested]
+    return summary
+
+
+def format_exception(exc: BaseException) -> str:
+    """One-line form for the log: ``ValueError('x')``."""
+    args = ", ".join(repr(_normalize_arg(a)) for a in exc.args)
+    return f"{type(exc).__name__}({args})"
+
+
+def _normalize_arg(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (bool, int)):
+        return arg
+    if isinstance(arg, str):
+        return normalize_text(arg)
+    return normalize_text(repr(arg))
+
+
+class _Session:
+    """One execution of one scenario. Holds every object the program creates."""
+
+    def __init__(self, scenario: Scenario, target: Target, cancel_order: Optional[Sequence[str]]) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.cancel_order = cancel_order
+        self.variables = {name: contextvars.ContextVar(f"scenario_{name}") for name in CONTEXT_VARS}
+        self.tasks: Dict[str, asyncio.Task] = {}
+        self.labels: Dict[int, str] = {}  # id(task) -> label, valid because we keep every task alive
+        self.loops: List[Any] = []
+        self.keep_alive: List[Any] = []  # coroutines, async generators, runners: released only at the end
+        self.agen_count = 0
+        self.executor_count = 0
+        self.records: List[Dict[str, Any]] = []
+        self.current: Dict[str, Any] = {}
+        self.hints: Dict[str, List[str]] = {"pending_at_main_exit": []}
+        self.run_labels = {id(run): f"r{i}" for i, run in enumerate(scenario.runs())}
+        self.runner: Any = None
+
+    # ------------------------------------------------------------ driving
+
+    def execute(self) -> Dict[str, Any]:
+        asyncio.set_event_loop_policy(None)
+        threads_before = set(threading.enumerate())
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._drive()
+                end = self._end(caught, threads_before)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            self._restore_process_state()
+        return {"calls": self.records, "end": end, "hints": self.hints}
+
+    def _drive(self) -> None:
+        config = self.scenario.runner
+        if config.mode == "run":
+            (call,) = self.scenario.calls
+            run = self.target.run_function(config.debug, config.loop_factory, **self._runner_options())
+            self._record(call, "$.calls[0]", lambda: run(self._main_object(call)))
+            return
+        self.runner = self.target.make_runner(config.debug, config.loop_factory, **self._runner_options())
+        if config.mode == "with":
+            self._with_block(self.scenario.calls, "$")
+        else:
+            self._calls(self.scenario.calls, "$.calls")
+
+    def _runner_options(self) -> Dict[str, Any]:
+        if self.target.spec not in ("reference", "reference.run"):
+            return {}
+        order = list(self.cancel_order) if self.cancel_order is not None else None
+        return {"cancel_order": lambda tasks: self._order_tasks(tasks, order)}
+
+    def _order_tasks(self, tasks: Sequence[asyncio.Task], order: Optional[List[str]]) -> List[asyncio.Task]:
+        """The reference's cancellation order: the given labels first, then creation order."""
+        created = list(self.tasks)
+        rank = {label: i for i, label in enumerate(order or [])}
+
+        def key(task: asyncio.Task) -> Tuple[int, int]:
+            label = self.labels.get(id(task))
+            if label is None:
+                return (2, 0)
+            return (0, rank[label]) if label in rank else (1, created.index(label))
+
+        return sorted(tasks, key=key)
+
+    def _with_block(self, calls: Tuple[Call, ...], path: str) -> None:
+        entered = self._record_named("enter", f"{path}.enter", self.runner.__enter__)
+        if entered:
+            self._calls(calls, f"{path}.calls")
+            self._record_named("exit", f"{path}.exit", lambda: self.runner.__exit__(None, None, None))
+
+    def _calls(self, calls: Tuple[Call, ...], path: str) -> None:
+        for index, call in enumerate(calls):
+            call_path = f"{path}[{index}]"
+            if isinstance(call, With):
+                self._with_block(call.calls, call_path)
+            else:
+                self._record(call, call_path, self._action(call))
+
+    def _action(self, call: Call) -> Callable[[], Any]:
+        runner = self.runner
+        if isinstance(call, Run):
+            context = {
+                "runner": None,
+                "fresh": contextvars.Context(),
+                "copy": contextvars.copy_context(),
+            }[call.context]
+            kwargs = {} if context is None else {"context": context}
+            return lambda: runner.run(self._main_object(call), **kwargs)
+        if isinstance(call, RunObject):
+            return lambda: runner.run(self._main_object(call))
+        if isinstance(call, GetLoop):
+            return runner.get_loop
+        if isinstance(call, Close):
+            return runner.close
+        if isinstance(call, SetVarCall):
+            return lambda: _set(self.variables[call.var], call.value)
+        if isinstance(call, GetVarCall):
+            return lambda: self.variables[call.var].get(_UNSET)
+        if isinstance(call, SigintCall):
+            return lambda: signal.raise_signal(signal.SIGINT)
+        raise TypeError(f"unknown call {call!r}")
+
+    def _main_object(self, call: Call) -> Any:
+        """What ``run`` is handed: the main task's coroutine, or a non-coroutine."""
+        if isinstance(call, Run):
+            label = self.run_labels[id(call)]
+            coroutine = self._task(f"{label}.t0", call.main.tasks, 0)
+            self.keep_alive.append(coroutine)
+            return coroutine
+        assert isinstance(call, RunObject)
+        if call.object == "int":
+            return 1
+        if call.object == "none":
+            return None
+        if call.object == "lambda":
+            return lambda: None
+        if call.object == "generator":
+            generator = (x for x in ())
+            self.keep_alive.append(generator)
+            return generator
+        return _Awaitable()
+
+    def _record(self, call: Call, path: str, action: Callable[[], Any]) -> bool:
+        return self._record_named(type(call).call, path, action)
+
+    def _record_named(self, name: str, path: str, action: Callable[[], Any]) -> bool:
+        """Make one call, record its outcome and the state after it; True if it returned."""
+        record: Dict[str, Any] = {"call": name, "path": path, "log": [], "reports": []}
+        self.records.append(record)
+        self.current = record
+        try:
+            value = action()
+        except BaseException as exc:
+            record["outcome"] = {"raised": describe_exception(exc)}
+            returned = False
+        else:
+            record["outcome"] = {"returned": self._value(value)}
+            returned = True
+        record["reports"].sort(key=repr)
+        record["tasks"] = self._task_states()
+        record["state"] = self._process_state()
+        return returned
+
+    # ------------------------------------------------------------- tasks
+
+    def log(self, label: str, event: str) -> None:
+        self.current["log"].append(f"{label} {event}")
+
+    async def _task(self, label: str, specs: Tuple[TaskSpec, ...], index: int) -> Value:
+        """The coroutine of one task spec; logs its start and how it ended."""
+        if index == 0:
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(self._on_loop_exception)
+            current = asyncio.current_task()
+            if current is not None:
+                self._register(label, current)
+            self.log(label, f"start {self._loop_label(loop)} debug={loop.get_debug()}")
+        else:
+            self.log(label, "start")
+        try:
+            value = await self._task_body(label, specs, specs[index])
+        except BaseException as exc:
+            self.log(label, f"exit raised {format_exception(exc)}")
+            raise
+        else:
+            self.log(label, f"exit returned {value!r}")
+            return value
+        finally:
+            if index == 0:
+                self.hints["pending_at_main_exit"] += [
+                    name for name, task in self.tasks.items() if not task.done() and name != label
+                ]
+
+    async def _task_body(self, label: str, specs: Tuple[TaskSpec, ...], spec: TaskSpec) -> Value:
+        """Body, cancellation handling and ``finally``, as a programmer would write them."""
+        try:
+            try:
+                returned, value = await self._steps(label, specs, spec.steps, f"{label}.steps")
+            except asyncio.CancelledError as exc:
+                self.log(label, f"cancelled {format_exception(exc)}")
+                action = spec.on_cancel.action
+                if action == "swallow":
+                    return spec.on_cancel.value
+                if action == "cleanup":
+                    returned, value = await self._steps(label, specs, spec.on_cancel.steps, f"{label}.cleanup")
+                    if returned:
+                        return value
+                raise
+            return value if returned else None
+        finally:
+            if spec.finally_steps:
+                self.log(label, "finally")
+                returned, value = await self._steps(label, specs, spec.finally_steps, f"{label}.finally")
+                if returned:
+                    return value  # noqa: B012 - a `return` in `finally` is a scenario step, on purpose
+
+    async def _steps(
+        self, label: str, specs: Tuple[TaskSpec, ...], steps: Tuple[Step, ...], path: str
+    ) -> Tuple[bool, Value]:
+        """Run a list of steps; ``(True, value)`` when a ``return`` step ended it."""
+        run_label = label.rsplit(".", 1)[0]
+        for position, step in enumerate(steps):
+            if isinstance(step, Yield):
+                await asyncio.sleep(0)
+                self.log(label, "yield")
+            elif isinstance(step, Spawn):
+                child = f"{run_label}.t{step.task}"
+                self.log(label, f"spawn {child}")
+                coroutine = self._task(child, specs, step.task)
+                self.keep_alive.append(coroutine)
+                self._register(child, asyncio.ensure_future(coroutine))
+            elif isinstance(step, Await):
+                await self._await(label, f"{run_label}.t{step.task}", step.catch)
+            elif isinstance(step, Cancel):
+                self._cancel(label, f"{run_label}.t{step.task}", step.msg)
+            elif isinstance(step, Raise):
+                exc = _EXCEPTIONS[step.exc](*(() if step.arg is None else (step.arg,)))
+                exc._conformance_origin = f"{path}[{position}]"  # type: ignore[attr-defined]
+                self.log(label, f"raise {format_exception(exc)}")
+                raise exc
+            elif isinstance(step, Return):
+                self.log(label, f"return {step.value!r}")
+                return True, step.value
+            elif isinstance(step, Sigint):
+                self.log(label, "sigint")
+                signal.raise_signal(signal.SIGINT)
+            elif isinstance(step, SetVar):
+                self.variables[step.var].set(step.value)
+                self.log(label, f"set {step.var}={step.value!r}")
+            elif isinstance(step, GetVar):
+                self.log(label, f"get {step.var} -> {self.variables[step.var].get(_UNSET)!r}")
+            elif isinstance(step, AsyncGen):
+                await self._start_agen(label)
+            elif isinstance(step, Executor):
+                await self._executor(label, step.wait)
+            else:
+                raise TypeError(f"unknown step {step!r}")
+        return False, None
+
+    def _register(self, label: str, task: asyncio.Task) -> None:
+        self.tasks[label] = task
+        self.labels[id(task)] = label
+
+    async def _await(self, label: str, child: str, catch: bool) -> None:
+        task = self.tasks.get(child)
+        if task is None:
+            self.log(label, f"await {child} skipped: not spawned")
+            return
+        try:
+            value = await task
+        except Exception as exc:
+            self.log(label, f"await {child} raised {format_exception(exc)}")
+            if not catch:
+                raise
+        except BaseException as exc:
+            self.log(label, f"await {child} raised {format_exception(exc)}")
+            raise
+        else:
+            self.log(label, f"await {child} -> {value!r}")
+
+    def _cancel(self, label: str, victim: str, msg: Optional[str]) -> None:
+        task = self.tasks.get(victim)
+        if task is None:
+            self.log(label, f"cancel {victim} skipped: not spawned")
+            return
+        accepted = task.cancel() if msg is None else task.cancel(msg)
+        self.log(label, f"cancel {victim} -> {accepted}")
+
+    async def _start_agen(self, label: str) -> None:
+        name = f"{label.split('.')[0]}.g{self.agen_count}"
+        self.agen_count += 1
+        agen = self._agen(name)
+        self.keep_alive.append(agen)
+        await agen.__anext__()
+        self.log(label, f"agen {name} started")
+
+    async def _agen(self, name: str):  # type: ignore[no-untyped-def]
+        """An async generator left suspended at its first ``yield``, with a ``finally``."""
+        try:
+            yield 1
+            yield 2
+        except BaseException as exc:
+            self.log(name, f"closed by {type(exc).__name__}")
+            raise
+        finally:
+            self.log(name, "finally")
+
+    async def _executor(self, label: str, wait: bool) -> None:
+        """Submit an instant job to the default executor without racing the loop.
+
+        The loop thread blocks until the job has run. An awaited job resolves
+        our own future with ``call_soon_threadsafe`` before it signals, so the
+        resolution sits at a fixed place in the ready queue. The future that
+        ``run_in_executor`` returns is left alone: when its own completion
+        lands is a thread race, but nothing waits on it.
+        """
+        loop = asyncio.get_running_loop()
+        name = f"{label.split('.')[0]}.e{self.executor_count}"
+        self.executor_count += 1
+        ran = threading.Event()
+        result = loop.create_future() if wait else None
+
+        def job() -> str:
+            if result is not None:
+                loop.call_soon_threadsafe(_resolve, result, name)
+            ran.set()
+            return name
+
+        self.keep_alive.append(loop.run_in_executor(None, job))
+        if not ran.wait(EXECUTOR_JOB_LIMIT_S):
+            raise RuntimeError(f"executor job {name} did not run within {EXECUTOR_JOB_LIMIT_S} s")
+        self.log(label, f"executor {name} ran")
+        if result is not None:
+            value = await result
+            self.log(label, f"executor {value} awaited")
+
+    # ------------------------------------------------------- observation
+
+    def _on_loop_exception(self, loop: Any, context: Dict[str, Any]) -> None:
+        """The loop's exception handler: record the call instead of logging it."""
+        exc = context.get("exception")
+        subject = context.get("task") or context.get("future")
+        report = {
+            "message": normalize_text(str(context.get("message", ""))),
+            "exception": None if exc is None else format_exception(exc),
+            "task": None if subject is None else self.labels.get(id(subject), "other"),
+        }
+        self.current["reports"].append(report)
+
+    def _loop_label(self, loop: Any) -> str:
+        for index, seen in enumerate(self.loops):
+            if seen is loop:
+                return f"loop{index}"
+        self.loops.append(loop)
+        return f"loop{len(self.loops) - 1}"
+
+    def _value(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        if isinstance(value, asyncio.AbstractEventLoop):
+            return self._loop_label(value)
+        if value is self.runner:
+            return "<runner>"
+        return f"<{type(value).__name__}>"
+
+    def _task_states(self) -> Dict[str, str]:
+        return {label: _task_state(task) for label, task in self.tasks.items()}
+
+    def _process_state(self) -> Dict[str, Any]:
+        """What a runner must leave behind in the process after each call."""
+        policy = asyncio.get_event_loop_policy()
+        local = getattr(policy, "_local", None)
+        thread_loop = getattr(local, "_loop", None)
+        if thread_loop is None:
+            loop_state = "none"
+        elif any(thread_loop is seen for seen in self.loops):
+            loop_state = self._loop_label(thread_loop)
+        else:
+            loop_state = "other"
+        handler = signal.getsignal(signal.SIGINT)
+        if handler is signal.default_int_handler:
+            sigint = "default"
+        elif handler in (signal.SIG_IGN, signal.SIG_DFL):
+            sigint = signal.Handlers(handler).name
+        else:
+            sigint = "other"
+        return {
+            "thread_loop": loop_state,
+            "sigint": sigint,
+            "threads": threading.active_count() > 1,
+        }
+
+    def _end(self, caught: List[warnings.WarningMessage], threads_before: set) -> Dict[str, Any]:
+        """Release everything the program made, collect it, and record the aftermath."""
+        end: Dict[str, Any] = {"log": [], "reports": []}
+        self.current = end
+        loops = {f"loop{i}": _loop_state(loop) for i, loop in enumerate(self.loops)}
+        self.tasks.clear()
+        self.keep_alive.clear()
+        self.runner = None
+        gc.collect()
+        gc.collect()
+        end["reports"].sort(key=repr)
+        end["loops"] = loops
+        end["warnings"] = sorted(f"{w.category.__name__}: {normalize_text(str(w.message))}" for w in caught)
+        return end
+
+    def _restore_process_state(self) -> None:
+        """Undo what the runner left behind (it has been recorded) for the next scenario."""
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        for loop in self.loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
+        self.loops.clear()
+        asyncio.set_event_loop_policy(None)
+
+
+def _set(variable: contextvars.ContextVar, value: Value) -> None:
+    variable.set(value)
+
+
+def _resolve(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _task_state(task: asyncio.Task) -> str:
+    """A task's state, read without marking its exception as retrieved.
+
+    Calling ``exception()`` would silence the "exception was never retrieved"
+    report that is itself behaviour, so the stored exception is read directly
+    where the Task implementation exposes it.
+    """
+    if not task.done():
+        cancelling = getattr(task, "cancelling", None)
+        return "pending (cancel requested)" if cancelling is not None and cancelling() else "pending"
+    if task.cancelled():
+        # Not its message: what ``result()`` raises depends on how often it was
+        # called before (the first call hands out the stored exception). Who saw
+        # which message is in the log, where the awaiting task recorded it.
+        return "cancelled"
+    exc = getattr(task, "_exception", None) if hasattr(task, "_exception") else task.exception()
+    if exc is not None:
+        return f"raised {format_exception(exc)}"
+    return f"returned {task.result()!r}"
+
+
+def _loop_state(loop: Any) -> str:
+    if loop.is_running():
+        return "running"
+    return "closed" if loop.is_closed() else "open"
+
+
+class _Awaitable:
+    """An object with ``__await__`` that is not a coroutine (accepted from 3.14, R14-3)."""
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return (yield from asyncio.sleep(0).__await__()) or "awaitable"
