@@ -119,7 +119,16 @@ class _Comparison:
     # ------------------------------------------------------------ calls
 
     def _call(self, ref: Dict[str, Any], cand: Dict[str, Any]) -> Iterable[Difference]:
+        """Differences of one call, earliest in time first.
+
+        The log is the call's timeline, so a log difference comes before the
+        summaries taken when the call ended (outcome, task states, process
+        state): those are usually its consequences.
+        """
         name, where = ref["call"], ref["path"]
+        ref_log, cand_log = self._log(ref["log"]), self._log(cand["log"])
+        if ref_log != cand_log:
+            yield self._log_difference(name, f"{where}.log", ref_log, cand_log, ref["tasks"], cand["tasks"])
         ref_outcome, cand_outcome = self._outcome(ref["outcome"]), self._outcome(cand["outcome"])
         if ref_outcome != cand_outcome:
             yield self._outcome_difference(name, where, ref_outcome, cand_outcome)
@@ -128,9 +137,6 @@ class _Comparison:
         for key in ("thread_loop", "sigint", "threads"):
             if ref["state"][key] != cand["state"][key]:
                 yield self._state_difference(name, f"{where}.state.{key}", key, ref["state"][key], cand["state"][key])
-        ref_log, cand_log = self._log(ref["log"]), self._log(cand["log"])
-        if ref_log != cand_log:
-            yield self._log_difference(name, f"{where}.log", ref_log, cand_log)
         ref_reports, cand_reports = self._reports(ref["reports"]), self._reports(cand["reports"])
         if ref_reports != cand_reports:
             category = "cleanup" if name in _CLOSING_CALLS or self.mode == "run" else "warnings"
@@ -202,14 +208,11 @@ class _Comparison:
 
     def _tasks_difference(self, name: str, where: str, ref: Dict[str, str], cand: Dict[str, str]) -> Difference:
         labels = [label for label in sorted(set(ref) | set(cand)) if ref.get(label) != cand.get(label)]
-        first = labels[0]
         detail_ref = {label: ref.get(label) for label in labels}
         detail_cand = {label: cand.get(label) for label in labels}
         where = f"{where}.tasks"
         if name in _CLOSING_CALLS or self.mode == "run":
-            state = cand.get(first) or ""
-            clause = "K-3" if state == "pending (cancel requested)" else "K-1" if state == "pending" else "K-2"
-            return Difference("leftover tasks", clause, where, detail_ref, detail_cand)
+            return Difference("leftover tasks", _leftover_clause(labels[0], ref, cand), where, detail_ref, detail_cand)
         return Difference("leftover tasks", "R-12", where, detail_ref, detail_cand)
 
     def _state_difference(self, name: str, where: str, key: str, ref: Any, cand: Any) -> Difference:
@@ -223,7 +226,9 @@ class _Comparison:
             clause = "L-4" if self.loop_factory else "L-3"
         return Difference("event-loop state", clause, where, ref, cand)
 
-    def _log_difference(self, name: str, where: str, ref: List[str], cand: List[str]) -> Difference:
+    def _log_difference(
+        self, name: str, where: str, ref: List[str], cand: List[str], ref_tasks: Dict[str, str], cand_tasks: Dict[str, str]
+    ) -> Difference:
         index = next((i for i, (a, b) in enumerate(zip(ref, cand)) if a != b), min(len(ref), len(cand)))
         ref_line = ref[index] if index < len(ref) else None
         cand_line = cand[index] if index < len(cand) else None
@@ -239,8 +244,16 @@ class _Comparison:
         if " get " in lines or " set " in lines:
             return Difference("context", "R-4", where, detail_ref, detail_cand)
         if closing:
-            if " cancelled " in lines:
-                return Difference("leftover tasks", "K-2", where, detail_ref, detail_cand)
+            # Tasks that received a cancellation on one side only were not
+            # cancelled by the other (K-1), whatever they did next.
+            ref_cancelled, cand_cancelled = _cancelled_labels(ref), _cancelled_labels(cand)
+            one_side_cancelled = (" cancelled " in (ref_line or "")) != (" cancelled " in (cand_line or ""))
+            if ref_cancelled != cand_cancelled or one_side_cancelled:
+                return Difference("leftover tasks", "K-1", where, detail_ref, detail_cand)
+            label = (ref_line or cand_line or "").split(" ", 1)[0]
+            clause = _leftover_clause(label, ref_tasks, cand_tasks)
+            if clause != "K-2" or " cancelled " in lines:
+                return Difference("leftover tasks", clause, where, detail_ref, detail_cand)
             return Difference("cleanup", "K-3", where, detail_ref, detail_cand)
         if self.has_sigint:
             return Difference("SIGINT", "S-1", where, detail_ref, detail_cand)
@@ -262,6 +275,25 @@ class _Comparison:
         ref_warnings, cand_warnings = self._log(ref["warnings"]), self._log(cand["warnings"])
         if ref_warnings != cand_warnings:
             yield Difference("warnings", "R-2", "$.end.warnings", ref_warnings, cand_warnings)
+
+
+def _leftover_clause(label: str, ref: Dict[str, str], cand: Dict[str, str]) -> str:
+    """Which leftover-task clause a difference about ``label`` at close breaks.
+
+    K-1 when one side cancelled the task and the other did not; K-3 when the
+    candidate asked for the cancellation but never let the task act on it
+    (no draining); K-2 otherwise (how the cancellation was delivered).
+    """
+    ref_state, cand_state = ref.get(label, ""), cand.get(label, "")
+    if cand_state == "pending (cancel requested)":
+        return "K-3"
+    if (ref_state == "cancelled") != (cand_state == "cancelled"):
+        return "K-1"
+    return "K-2"
+
+
+def _cancelled_labels(log: List[str]) -> Set[str]:
+    return {line.split(" ", 1)[0] for line in log if " cancelled " in line}
 
 
 def _after_main_exit(log: List[str], index: int) -> bool:

@@ -87,6 +87,7 @@ EXECUTOR_JOB_LIMIT_S = 10.0
 _UNSET = "<unset>"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
 _OBJECT_REPR = re.compile(r"<[^<>]*>")
+_AGEN_LINE = re.compile(r"r\d+\.g\d+ ")
 
 _EXCEPTIONS: Dict[str, Callable[..., BaseException]] = {
     "ValueError": ValueError,
@@ -302,6 +303,7 @@ class _Session:
             record["outcome"] = {"returned": self._value(value)}
             returned = True
         record["reports"].sort(key=repr)
+        record["log"] = _agens_unordered(record["log"])
         record["tasks"] = self._task_states()
         record["state"] = self._process_state()
         return returned
@@ -545,6 +547,9 @@ class _Session:
         self.runner = None
         gc.collect()
         gc.collect()
+        # Which of several unreachable objects the collector finalizes first is
+        # not behaviour: keep each label's own order, nothing across labels.
+        end["log"].sort(key=lambda line: line.split(" ", 1)[0])
         end["reports"].sort(key=repr)
         end["loops"] = loops
         end["warnings"] = sorted(f"{w.category.__name__}: {normalize_text(str(w.message))}" for w in caught)
@@ -559,6 +564,28 @@ class _Session:
                 loop.close()
         self.loops.clear()
         asyncio.set_event_loop_policy(None)
+
+
+def _agens_unordered(log: List[str]) -> List[str]:
+    """Sort each run of consecutive async-generator lines by generator label.
+
+    ``shutdown_asyncgens`` closes the loop's generators in the order of a weak
+    set, which CPython leaves unspecified. Our generators finalize without
+    awaiting, so each one's lines are contiguous: sorting a run by label
+    (stably) keeps every generator's own order and drops only the order among
+    them.
+    """
+    out: List[str] = []
+    run: List[str] = []
+    for line in log + [""]:
+        if _AGEN_LINE.match(line):
+            run.append(line)
+            continue
+        out.extend(sorted(run, key=lambda entry: entry.split(" ", 1)[0]))
+        run = []
+        if line:
+            out.append(line)
+    return out
 
 
 def _set(variable: contextvars.ContextVar, value: Value) -> None:

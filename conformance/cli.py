@@ -1,0 +1,228 @@
+"""The ``conformance`` command line.
+
+Exit codes: 0 nothing diverged, 1 something diverged, 2 usage or
+configuration error (an unknown or unimportable candidate included), 3
+internal error (including scenarios our own reference could not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from conformance import report
+from conformance.campaign import Campaign, CampaignResult, replay
+from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError
+from conformance.scenario import ScenarioError, load_file
+from conformance.targets import KINDS
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_EXAMPLES = 200
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; exit 2 with the message."""
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, WorkerStartError, ScenarioError) as exc:
+        print(f"conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("conformance: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence reports and exits 3
+        import traceback
+
+        traceback.print_exc()
+        print(f"conformance: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conformance", description="Differential conformance testing of asyncio runners against a reference."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="generate scenarios and compare a candidate with the reference")
+    _target_options(run)
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument("--examples", type=_positive_int, help=f"scenarios to generate (default {DEFAULT_EXAMPLES})")
+    budget.add_argument("--budget", type=_positive_float, metavar="SECONDS", help="time budget, shrinking included")
+    run.add_argument("--seed", type=_non_negative_int, help="generation seed (default: random, printed)")
+    run.set_defaults(handler=_run)
+
+    again = commands.add_parser("replay", help="re-run saved scenarios (a scenario file, a list, or a findings JSON)")
+    again.add_argument("file", help="scenario JSON file")
+    _target_options(again)
+    again.set_defaults(handler=_replay)
+    return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidate", default="asyncio", help="built-in name or MODULE:ATTR (default asyncio)")
+    parser.add_argument("--candidate-kind", choices=KINDS, help="force how the candidate is driven")
+    parser.add_argument(
+        "--reference", default=None, help="reference spec (default: reference, or reference.run for run functions)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="findings JSON (default reports/<candidate>.json)")
+    parser.add_argument("--report", metavar="PATH", help="Markdown report (default reports/<candidate>.md)")
+    parser.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="per-scenario limit (s)")
+    parser.add_argument("--strict-messages", action="store_true", help="also compare messages the runtime writes")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+# ----------------------------------------------------------- commands
+
+
+def _start_pair(args: argparse.Namespace) -> tuple[WorkerPair, Dict[str, Any], Dict[str, Any]]:
+    """Start the candidate first (its kind picks the default reference), then the reference."""
+    candidate = WorkerProcess(args.candidate, args.candidate_kind)
+    candidate_info = candidate.start()["ready"]
+    reference_spec = args.reference or ("reference.run" if candidate_info["kind"] == "run" else "reference")
+    try:
+        reference = WorkerProcess(reference_spec)
+        reference_info = reference.start()["ready"]
+    except BaseException:
+        candidate.close()
+        raise
+    candidate_info = {**candidate_info, "python": candidate.info.get("python", "")}
+    reference_info = {**reference_info, "python": reference.info.get("python", "")}
+    return WorkerPair(reference, candidate), candidate_info, reference_info
+
+
+def _run(args: argparse.Namespace) -> int:
+    from strategies import scenarios
+
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
+    pair, candidate_info, reference_info = _start_pair(args)
+    with pair:
+        progress = _Progress()
+        campaign = Campaign(
+            pair,
+            scenarios(candidate_info["kind"]),
+            seed,
+            examples=examples,
+            budget_s=args.budget,
+            timeout_s=args.timeout,
+            strict_messages=args.strict_messages,
+            progress=progress,
+        )
+        result = campaign.run()
+        progress.done()
+    settings = {"examples": examples, "budget_s": args.budget, "timeout_s": args.timeout, "strict": args.strict_messages}
+    return _finish(args, result, candidate_info, reference_info, settings)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    scenarios = load_file(args.file)
+    pair, candidate_info, reference_info = _start_pair(args)
+    with pair:
+        result = replay(pair, scenarios, args.timeout, args.strict_messages)
+    settings = {"replayed": args.file, "timeout_s": args.timeout, "strict": args.strict_messages}
+    return _finish(args, result, candidate_info, reference_info, settings)
+
+
+def _finish(
+    args: argparse.Namespace,
+    result: CampaignResult,
+    candidate_info: Dict[str, Any],
+    reference_info: Dict[str, Any],
+    settings: Dict[str, Any],
+) -> int:
+    document = report.build(result, candidate_info, reference_info, settings)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.candidate).strip("_") or "candidate"
+    json_path = Path(args.json or os.path.join("reports", f"{slug}.json"))
+    markdown_path = Path(args.report or os.path.join("reports", f"{slug}.md"))
+    for path, text in ((json_path, report.dumps(document)), (markdown_path, report.markdown(document))):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    _print_summary(result, document, json_path, markdown_path)
+    if result.invalid:
+        return EXIT_INTERNAL
+    return EXIT_DIVERGED if result.divergences else EXIT_OK
+
+
+def _print_summary(result: CampaignResult, document: Dict[str, Any], json_path: Path, markdown_path: Path) -> None:
+    out: List[str] = [
+        f"candidate {document['candidate']} vs reference {document['reference']}: "
+        f"{result.examples} scenarios, seed {result.seed}, {result.elapsed_s:.1f} s",
+        "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items())),
+        f"clauses exercised ({len(result.clauses)}): " + " ".join(sorted(result.clauses)),
+    ]
+    if result.divergences:
+        out.append(f"{len(result.divergences)} divergence group(s):")
+        for group in sorted(result.divergences, key=lambda g: -g.count):
+            out.append(
+                f"  {group.clause:5} {group.category:16} {group.count:5} scenarios, "
+                f"smallest has {group.smallest.scenario.size()} parts"
+            )
+    else:
+        out.append("no divergence")
+    if result.flaky:
+        out.append(f"{len(result.flaky)} flaky group(s) (outcome changes on re-run; not counted as divergences)")
+    if result.invalid:
+        out.append(f"INTERNAL: the reference could not run {len(result.invalid)} scenario(s); see the report")
+    out.append(f"wrote {json_path} and {markdown_path}")
+    print("\n".join(out))
+
+
+class _Progress:
+    """A progress line on stderr: rewritten in place on a terminal, every 10 s otherwise."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, result: CampaignResult) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.2 if self.tty else 10.0):
+            return
+        self.last = now
+        line = (
+            f"[{now - self.start:6.1f}s] {result.examples} scenarios, "
+            f"{len(result.groups)} divergence group(s), {result.statuses.get('unsupported', 0)} unsupported"
+        )
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.tty and self.last:
+            print(file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Reports: the findings of a campaign as JSON (for machines) and Markdown (for people).
+
+The JSON is deterministic: the same seed and versions give the same bytes
+apart from the ``elapsed_s`` timing field, so two runs can be diffed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from typing import Any, Dict, List, Optional
+
+from conformance.campaign import CampaignResult, Group
+from conformance.reproducer import render
+
+REPORT_SCHEMA = 1
+
+
+def build(
+    result: CampaignResult,
+    candidate: Dict[str, Any],
+    reference: Dict[str, Any],
+    settings: Dict[str, Any],
+) -> Dict[str, Any]:
+    """The report as a JSON-able dict (``candidate``/``reference``: worker handshakes)."""
+    return {
+        "schema": REPORT_SCHEMA,
+        "candidate": candidate.get("spec"),
+        "candidate_info": candidate,
+        "reference": reference.get("spec"),
+        "reference_info": reference,
+        "seed": result.seed,
+        "examples": result.examples,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "settings": settings,
+        "environment": {
+            "driver_python": sys.version.split()[0],
+            "implementation": platform.python_implementation(),
+            "platform": platform.system(),
+        },
+        "statuses": dict(sorted(result.statuses.items())),
+        "clauses_exercised": dict(sorted(result.clauses.items())),
+        "divergences": [_group(g, candidate) for g in _ordered(result.divergences)],
+        "flaky": [_group(g, candidate) for g in _ordered(result.flaky)],
+        "invalid": [
+            {"scenario": r.scenario.to_json(), "reference": r.reference} for r in result.invalid[:20]
+        ],
+    }
+
+
+def _ordered(groups: List[Group]) -> List[Group]:
+    return sorted(groups, key=lambda g: (-g.count, g.signature))
+
+
+def _group(group: Group, candidate: Dict[str, Any]) -> Dict[str, Any]:
+    smallest = group.smallest
+    return {
+        "clause": group.clause,
+        "category": group.category,
+        "count": group.count,
+        "signature": group.signature,
+        "scenario": smallest.scenario.to_json(),
+        "differences": [d.to_json() for d in smallest.differences],
+        "reference": smallest.reference,
+        "candidate": smallest.candidate,
+        "reproducer": render(smallest.scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner")),
+    }
+
+
+def dumps(report: Dict[str, Any]) -> str:
+    return json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    """A readable report: what ran, what was exercised, and each divergence group."""
+    lines = [
+        f"# Runner conformance: `{report['candidate']}` against `{report['reference']}`",
+        "",
+        f"- Candidate: `{report['candidate']}` ({_info(report['candidate_info'])})",
+        f"- Reference: `{report['reference']}` ({_info(report['reference_info'])})",
+        f"- Seed {report['seed']}, {report['examples']} scenarios in {report['elapsed_s']:.1f} s",
+        f"- Outcomes: {', '.join(f'{k} {v}' for k, v in report['statuses'].items()) or 'none'}",
+        "",
+    ]
+    divergences = report["divergences"]
+    if divergences:
+        lines.append(f"**{len(divergences)} divergence group(s).**")
+    else:
+        lines.append("**No divergence.**")
+    lines += ["", "## Clauses exercised", "", "| clause | scenarios |", "|---|---|"]
+    lines += [f"| {clause} | {count} |" for clause, count in report["clauses_exercised"].items()]
+    for title, groups in (("Divergences", divergences), ("Flaky (not counted as divergences)", report["flaky"])):
+        if not groups:
+            continue
+        lines += ["", f"## {title}", ""]
+        for number, group in enumerate(groups, 1):
+            lines += _markdown_group(number, group)
+    if report["invalid"]:
+        lines += ["", "## Scenarios the reference could not run", ""]
+        lines += [f"- `{json.dumps(item['reference'])[:200]}`" for item in report["invalid"]]
+    return "\n".join(lines) + "\n"
+
+
+def _info(info: Dict[str, Any]) -> str:
+    parts = [info.get("kind", "?"), info.get("version") or "", info.get("python") or ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _markdown_group(number: int, group: Dict[str, Any]) -> List[str]:
+    lines = [
+        f"### {number}. {group['clause']} — {group['category']} ({group['count']} scenarios)",
+        "",
+        "Smallest scenario:",
+        "",
+        "```json",
+        json.dumps(group["scenario"], sort_keys=True),
+        "```",
+        "",
+        "| where | reference | candidate |",
+        "|---|---|---|",
+    ]
+    for difference in group["differences"]:
+        lines.append(
+            f"| `{difference['where']}` | `{_cell(difference['reference'])}` | `{_cell(difference['candidate'])}` |"
+        )
+    lines += ["", "<details><summary>Reproducer</summary>", "", "```python", group["reproducer"].rstrip(), "```"]
+    lines += ["", "</details>", ""]
+    return lines
+
+
+def _cell(value: Any, limit: Optional[int] = 300) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False).replace("|", "\\|").replace("`", "'")
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
