@@ -43,6 +43,7 @@ CATEGORIES = (
 #: a cancellation's message (K-2, S-1) and the exit code of SystemExit.
 _ARGS_ALWAYS_COMPARED = {"CancelledError", "KeyboardInterrupt", "SystemExit"}
 _CLOSING_CALLS = {"close", "exit"}
+_RUN_ENDED = re.compile(r"r\d+\.t0 exit |\S+ exit raised (KeyboardInterrupt|SystemExit)\(")
 _EXC_IN_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
 
 
@@ -227,7 +228,13 @@ class _Comparison:
         return Difference("event-loop state", clause, where, ref, cand)
 
     def _log_difference(
-        self, name: str, where: str, ref: List[str], cand: List[str], ref_tasks: Dict[str, str], cand_tasks: Dict[str, str]
+        self,
+        name: str,
+        where: str,
+        ref: List[str],
+        cand: List[str],
+        ref_tasks: Dict[str, str],
+        cand_tasks: Dict[str, str],
     ) -> Difference:
         index = next((i for i, (a, b) in enumerate(zip(ref, cand)) if a != b), min(len(ref), len(cand)))
         ref_line = ref[index] if index < len(ref) else None
@@ -235,21 +242,23 @@ class _Comparison:
         lines = " ".join(line for line in (ref_line, cand_line) if line)
         detail_ref, detail_cand = ref[index : index + 3], cand[index : index + 3]
         where = f"{where}[{index}]"
-        closing = name in _CLOSING_CALLS or (self.mode == "run" and _after_main_exit(ref, index))
+        closing = name in _CLOSING_CALLS or (self.mode == "run" and _run_has_ended(ref, index))
         if " debug=" in lines:
             return Difference("event-loop state", "L-5", where, detail_ref, detail_cand)
+        if closing:
+            # Tasks that received a cancellation on one side only were not
+            # cancelled by the other (K-1), whatever they did next.
+            one_side_cancelled = (" cancelled " in (ref_line or "")) != (" cancelled " in (cand_line or ""))
+            labels = {line.split(" ", 1)[0] for line in (ref_line, cand_line) if line}
+            state_says = any(_leftover_clause(label, ref_tasks, cand_tasks) == "K-1" for label in labels)
+            if _cancelled_labels(ref[index:]) != _cancelled_labels(cand[index:]) or one_side_cancelled or state_says:
+                return Difference("leftover tasks", "K-1", where, detail_ref, detail_cand)
         if re.search(r"\br\d+\.g\d+ ", lines):
             in_both = ref_line is not None and cand_line is not None and (ref_line in cand) and (cand_line in ref)
             return Difference("shutdown order" if in_both else "cleanup", "C-2", where, detail_ref, detail_cand)
         if " get " in lines or " set " in lines:
             return Difference("context", "R-4", where, detail_ref, detail_cand)
         if closing:
-            # Tasks that received a cancellation on one side only were not
-            # cancelled by the other (K-1), whatever they did next.
-            ref_cancelled, cand_cancelled = _cancelled_labels(ref), _cancelled_labels(cand)
-            one_side_cancelled = (" cancelled " in (ref_line or "")) != (" cancelled " in (cand_line or ""))
-            if ref_cancelled != cand_cancelled or one_side_cancelled:
-                return Difference("leftover tasks", "K-1", where, detail_ref, detail_cand)
             label = (ref_line or cand_line or "").split(" ", 1)[0]
             clause = _leftover_clause(label, ref_tasks, cand_tasks)
             if clause != "K-2" or " cancelled " in lines:
@@ -296,12 +305,13 @@ def _cancelled_labels(log: List[str]) -> Set[str]:
     return {line.split(" ", 1)[0] for line in log if " cancelled " in line}
 
 
-def _after_main_exit(log: List[str], index: int) -> bool:
-    """In mode ``run`` a single call holds the run and the close: is ``index`` in the close part?"""
-    for line in log[:index]:
-        if re.match(r"r\d+\.t0 exit ", line):
-            return True
-    return False
+def _run_has_ended(log: List[str], index: int) -> bool:
+    """In mode ``run`` one call holds the run and the close: is ``index`` in the close part?
+
+    The run ends when the main task exits, or when a KeyboardInterrupt or
+    SystemExit escapes a task (it stops the loop at once, R-12).
+    """
+    return any(_RUN_ENDED.match(line) for line in log[:index])
 
 
 def _call_name(record: Optional[Dict[str, Any]]) -> Optional[str]:
