@@ -143,7 +143,12 @@ def _run(args: argparse.Namespace) -> int:
         )
         result = campaign.run()
         progress.done()
-    settings = {"examples": examples, "budget_s": args.budget, "timeout_s": args.timeout, "strict": args.strict_messages}
+    settings = {
+        "examples": examples,
+        "budget_s": args.budget,
+        "timeout_s": args.timeout,
+        "strict": args.strict_messages,
+    }
     return _finish(args, result, candidate_info, reference_info, settings)
 
 

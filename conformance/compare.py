@@ -248,8 +248,10 @@ class _Comparison:
         if closing:
             # Tasks that received a cancellation on one side only were not
             # cancelled by the other (K-1), whatever they did next.
-            one_side_cancelled = (" cancelled " in (ref_line or "")) != (" cancelled " in (cand_line or ""))
             labels = {line.split(" ", 1)[0] for line in (ref_line, cand_line) if line}
+            one_side_cancelled = len(labels) == 1 and (" cancelled " in (ref_line or "")) != (
+                " cancelled " in (cand_line or "")
+            )
             state_says = any(_leftover_clause(label, ref_tasks, cand_tasks) == "K-1" for label in labels)
             if _cancelled_labels(ref[index:]) != _cancelled_labels(cand[index:]) or one_side_cancelled or state_says:
                 return Difference("leftover tasks", "K-1", where, detail_ref, detail_cand)

@@ -43,9 +43,7 @@ def build(
         "clauses_exercised": dict(sorted(result.clauses.items())),
         "divergences": [_group(g, candidate) for g in _ordered(result.divergences)],
         "flaky": [_group(g, candidate) for g in _ordered(result.flaky)],
-        "invalid": [
-            {"scenario": r.scenario.to_json(), "reference": r.reference} for r in result.invalid[:20]
-        ],
+        "invalid": [{"scenario": r.scenario.to_json(), "reference": r.reference} for r in result.invalid[:20]],
     }
 
 

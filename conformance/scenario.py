@@ -534,9 +534,7 @@ class _Reader:
         return {"get_loop": GetLoop, "close": Close, "sigint": SigintCall}[kind]()
 
     def calls(self, raw: Any, path: str, mode: str, depth: int = 0) -> Tuple[Call, ...]:
-        return tuple(
-            self.call(c, f"{path}[{i}]", mode, depth) for i, c in enumerate(self.array(raw, path, MAX_CALLS))
-        )
+        return tuple(self.call(c, f"{path}[{i}]", mode, depth) for i, c in enumerate(self.array(raw, path, MAX_CALLS)))
 
     def scenario(self, raw: Any) -> Scenario:
         self.obj(raw, "$", ("schema", "runner", "calls"))

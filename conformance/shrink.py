@@ -204,4 +204,3 @@ def _step_variants(step: Step) -> Iterator[Step]:
         yield Executor(True)
     elif not isinstance(step, (Yield, Spawn)):
         yield Yield()
-

@@ -1,0 +1,238 @@
+"""The interpreter: every step kind does what the scenario says, and observations are deterministic.
+
+These run in-process under the interpreter's own ``asyncio.Runner`` (the
+worker does the same thing in a subprocess) and check the observation that
+the comparison relies on.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from conformance.interpreter import execute, normalize_text
+from conformance.scenario import (
+    AsyncGen,
+    Await,
+    Cancel,
+    Close,
+    Executor,
+    GetLoop,
+    GetVar,
+    GetVarCall,
+    OnCancel,
+    Raise,
+    Return,
+    Run,
+    RunnerConfig,
+    RunObject,
+    Scenario,
+    SetVar,
+    SetVarCall,
+    Sigint,
+    SigintCall,
+    Spawn,
+    TaskGraph,
+    TaskSpec,
+    With,
+    Yield,
+)
+from conformance.targets import load_target
+
+
+@pytest.fixture(autouse=True)
+def default_sigint_handler():
+    """A process started in the background inherits SIGINT ignored; Runner only handles Ctrl-C over the default."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def observe(*tasks: TaskSpec, mode: str = "with", calls=None, target: str = "asyncio", **config):
+    if calls is None:
+        calls = (Run(TaskGraph(tasks)),)
+    return execute(Scenario(RunnerConfig(mode, **config), tuple(calls)), load_target(target))
+
+
+def run_record(observation):
+    return next(record for record in observation["calls"] if record["call"] == "run")
+
+
+def test_yield_spawn_and_await_log_in_program_order():
+    obs = observe(TaskSpec((Spawn(1), Yield(), Await(1), Return(7))), TaskSpec((Return(5),)))
+    record = run_record(obs)
+    assert record["log"] == [
+        "r0.t0 start loop0 debug=False",
+        "r0.t0 spawn r0.t1",
+        "r0.t1 start",
+        "r0.t1 return 5",
+        "r0.t1 exit returned 5",
+        "r0.t0 yield",
+        "r0.t0 await r0.t1 -> 5",
+        "r0.t0 return 7",
+        "r0.t0 exit returned 7",
+    ]
+    assert record["outcome"] == {"returned": 7}
+    assert record["tasks"] == {"r0.t0": "returned 7", "r0.t1": "returned 5"}
+
+
+def test_await_with_catch_keeps_going_and_without_propagates():
+    child = TaskSpec((Raise("ValueError", "boom"),))
+    caught = run_record(observe(TaskSpec((Spawn(1), Await(1, catch=True), Return(1))), child))
+    assert caught["outcome"] == {"returned": 1}
+    assert "r0.t0 await r0.t1 raised ValueError('boom')" in caught["log"]
+    propagated = run_record(observe(TaskSpec((Spawn(1), Await(1), Return(1))), child))
+    raised = propagated["outcome"]["raised"]
+    assert raised["type"] == "ValueError" and raised["args"] == ["boom"]
+    assert raised["origin"] == "r0.t1.steps[0]", "the child's own exception object reaches run()"
+
+
+@pytest.mark.parametrize("msg, seen", [(None, "CancelledError()"), ("stop", "CancelledError('stop')")])
+def test_cancel_delivers_the_message(msg, seen):
+    record = run_record(
+        observe(TaskSpec((Spawn(1), Yield(), Cancel(1, msg), Await(1, catch=True))), TaskSpec((Yield(),)))
+    )
+    assert f"r0.t1 cancelled {seen}" in record["log"]
+    assert "r0.t0 cancel r0.t1 -> True" in record["log"]
+    assert record["tasks"]["r0.t1"] == "cancelled"
+
+
+@pytest.mark.parametrize("exc", ["ValueError", "RuntimeError", "CancelledError", "SystemExit", "KeyboardInterrupt"])
+def test_raise_each_kind_reaches_run(exc):
+    record = run_record(observe(TaskSpec((Raise(exc, "x"),))))
+    assert record["outcome"]["raised"]["type"] == exc
+    assert record["outcome"]["raised"]["args"] == ["x"]
+
+
+def test_on_cancel_swallow_cleanup_and_finally():
+    child = TaskSpec((Yield(), Yield()), OnCancel("cleanup", steps=(Yield(), GetVar("a"))), (SetVar("a", 3),))
+    record = run_record(observe(TaskSpec((Spawn(1), Yield(), Cancel(1), Await(1, catch=True))), child))
+    log = record["log"]
+    assert (
+        log.index("r0.t1 cancelled CancelledError()")
+        < log.index("r0.t1 get a -> '<unset>'")
+        < log.index("r0.t1 finally")
+    )
+    assert record["tasks"]["r0.t1"] == "cancelled"
+    swallower = TaskSpec((Yield(), Yield()), OnCancel("swallow", value=9))
+    record = run_record(observe(TaskSpec((Spawn(1), Yield(), Cancel(1), Await(1))), swallower))
+    assert record["tasks"]["r0.t1"] == "returned 9"
+
+
+def test_first_sigint_cancels_main_and_run_raises_keyboard_interrupt():
+    record = run_record(observe(TaskSpec((Yield(), Sigint(), Yield()))))
+    assert record["log"][-2:] == ["r0.t0 cancelled CancelledError()", "r0.t0 exit raised CancelledError()"]
+    raised = record["outcome"]["raised"]
+    assert raised["type"] == "KeyboardInterrupt" and raised["context"]["type"] == "CancelledError"
+    assert record["state"]["sigint"] == "default"
+
+
+def test_second_sigint_raises_keyboard_interrupt_at_once():
+    record = run_record(observe(TaskSpec((Sigint(), Yield()), OnCancel("cleanup", steps=(Sigint(),)))))
+    assert record["log"][-1] == "r0.t0 exit raised KeyboardInterrupt()"
+    assert record["outcome"]["raised"]["type"] == "KeyboardInterrupt"
+
+
+def test_sigint_with_no_await_left_still_cancels_main():
+    """A Task whose coroutine returns with a cancellation pending ends cancelled, so run() raises KI."""
+    record = run_record(observe(TaskSpec((Sigint(), Return(4)))))
+    assert record["log"][-1] == "r0.t0 exit returned 4"
+    assert record["outcome"]["raised"]["type"] == "KeyboardInterrupt"
+    assert record["tasks"]["r0.t0"] == "cancelled"
+
+
+def test_context_is_copied_at_first_initialisation():
+    """L-6: a ``with`` block initialises the runner, so a later driver-level set is not seen."""
+    obs = observe(calls=(SetVarCall("a", 1), Run(TaskGraph((TaskSpec((GetVar("a"),)),)))))
+    assert "r0.t0 get a -> '<unset>'" in run_record(obs)["log"]
+
+
+def test_context_variables_persist_across_runs_of_one_runner():
+    calls = (
+        SetVarCall("a", 1),
+        Run(TaskGraph((TaskSpec((GetVar("a"), SetVar("b", 2))),))),
+        Run(TaskGraph((TaskSpec((GetVar("b"),)),)), context="fresh"),
+        Run(TaskGraph((TaskSpec((GetVar("b"),)),))),
+        GetVarCall("b"),
+    )
+    obs = observe(calls=calls, mode="close")
+    logs = [r["log"] for r in obs["calls"] if r["call"] == "run"]
+    assert "r0.t0 get a -> 1" in logs[0]
+    assert "r1.t0 get b -> '<unset>'" in logs[1]
+    assert "r2.t0 get b -> 2" in logs[2]
+    assert obs["calls"][-1]["outcome"] == {"returned": "<unset>"}, "the runner copied the driver's context"
+
+
+def test_leftover_children_are_cancelled_at_close_and_agen_finalized_after():
+    main = TaskSpec((Spawn(1), AsyncGen(), Yield()))
+    child = TaskSpec((Yield(), Yield(), Yield()))
+    obs = observe(main, child, mode="close", calls=(Run(TaskGraph((main, child))), Close()))
+    close = obs["calls"][-1]
+    assert close["log"] == [
+        "r0.t1 cancelled CancelledError()",
+        "r0.t1 exit raised CancelledError()",
+        "r0.g0 closed by GeneratorExit",
+        "r0.g0 finally",
+    ]
+    assert close["tasks"]["r0.t1"] == "cancelled"
+    assert close["state"] == {"thread_loop": "none", "sigint": "default", "threads": False}
+    assert obs["end"]["loops"] == {"loop0": "closed"}
+    assert obs["hints"]["pending_at_main_exit"] == ["r0.t1"]
+
+
+def test_executor_work_is_joined_by_close():
+    obs = observe(TaskSpec((Executor(True), Executor(False))), mode="close", calls=None)
+    record = run_record(obs)
+    assert "r0.t0 executor r0.e0 awaited" in record["log"]
+    assert "r0.t0 executor r0.e1 ran" in record["log"]
+    assert record["state"]["threads"] is True, "with blocks close on exit; here nothing closed yet"
+    closed = observe(calls=(Run(TaskGraph((TaskSpec((Executor(False),)),))), Close()), mode="close")
+    assert closed["calls"][-1]["state"]["threads"] is False
+
+
+def test_api_calls_and_non_coroutines():
+    obs = observe(mode="close", calls=(GetLoop(), RunObject("int"), With((GetLoop(),)), Close(), GetLoop()))
+    outcomes = [(r["call"], r["outcome"]) for r in obs["calls"]]
+    assert outcomes[0] == ("get_loop", {"returned": "loop0"})
+    assert outcomes[1][1]["raised"]["type"] in ("ValueError", "TypeError")
+    assert outcomes[2] == ("enter", {"returned": "<runner>"})
+    assert outcomes[-1][1]["raised"] == {"type": "RuntimeError", "args": ["Runner is closed"]}
+
+
+def test_sigint_between_runs_is_a_plain_keyboard_interrupt():
+    obs = observe(calls=(SigintCall(),))
+    assert obs["calls"][1]["outcome"] == {"raised": {"type": "KeyboardInterrupt", "args": []}}
+
+
+def test_run_after_close_warns_the_coroutine_was_never_awaited():
+    obs = observe(mode="close", calls=(Close(), GetLoop(), Close(), Run(TaskGraph())))
+    assert obs["calls"][-1]["outcome"]["raised"]["args"] == ["Runner is closed"]
+    assert any("was never awaited" in w for w in obs["end"]["warnings"])
+
+
+def test_mode_run_uses_the_run_function():
+    obs = observe(TaskSpec((Return(3),)), mode="run", target="asyncio.run", debug=True)
+    assert obs["calls"][0]["outcome"] == {"returned": 3}
+    assert obs["calls"][0]["log"][0] == "r0.t0 start loop0 debug=True"
+
+
+def test_the_reference_run_twice_gives_the_same_observation():
+    tasks = (
+        TaskSpec((Spawn(1), Spawn(2), Spawn(3), AsyncGen(), Executor(False), Return(1))),
+        TaskSpec((Yield(), Yield()), OnCancel("cleanup", steps=(Yield(), Cancel(2)))),
+        TaskSpec((Yield(),), OnCancel("swallow", 4)),
+        TaskSpec((Spawn(4), Await(4)), OnCancel("cleanup", steps=(Raise("ValueError", "late"),))),
+        TaskSpec(
+            (Yield(), Yield()),
+        ),
+    )
+    scenario = Scenario(RunnerConfig("close"), (Run(TaskGraph(tasks)), Close()))
+    first = execute(scenario, load_target("reference"))
+    assert execute(scenario, load_target("reference")) == first
+    assert first["calls"][-1]["reports"][0]["message"] == "unhandled exception during asyncio.run() shutdown"
+
+
+def test_normalize_text_drops_addresses_and_reprs():
+    text = "a coroutine was expected, got <coroutine object f at 0x7f3a2b1c>\nmore"
+    assert normalize_text(text) == "a coroutine was expected, got <…>"
