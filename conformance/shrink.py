@@ -108,6 +108,10 @@ def _call_variants(calls: Tuple[Call, ...], mode: str) -> Iterator[Tuple[Call, .
 def _graph_variants(graph: TaskGraph) -> Iterator[TaskGraph]:
     for victim in range(len(graph.tasks) - 1, 0, -1):
         yield _without_task(graph, victim)
+    for leaf in range(len(graph.tasks) - 1, 0, -1):
+        inlined = _inline_task(graph, leaf)
+        if inlined is not None:
+            yield inlined
     for index, task in enumerate(graph.tasks):
         for simpler in _task_variants(task):
             yield TaskGraph(graph.tasks[:index] + (simpler,) + graph.tasks[index + 1 :])
@@ -145,6 +149,37 @@ def _without_task(graph: TaskGraph, victim: int) -> TaskGraph:
         on_cancel = dataclasses.replace(task.on_cancel, steps=fix(task.on_cancel.steps))
         tasks.append(TaskSpec(fix(task.steps), on_cancel, fix(task.finally_steps)))
     return TaskGraph(tuple(tasks))
+
+
+def _inline_task(graph: TaskGraph, leaf: int) -> Optional[TaskGraph]:
+    """Replace the step spawning a childless task by that task's own steps.
+
+    What the child did now happens in its parent: a different program, but a
+    simpler one, and often still diverging the same way (a SIGINT raised by a
+    child is a SIGINT raised by main).
+    """
+    child = graph.tasks[leaf]
+    if any(isinstance(s, Spawn) for s in child.all_steps()):
+        return None
+
+    def splice(steps: Tuple[Step, ...]) -> Tuple[Step, ...]:
+        out: list = []
+        for step in steps:
+            if isinstance(step, Spawn) and step.task == leaf:
+                out.extend(child.steps)
+            else:
+                out.append(step)
+        return tuple(out)
+
+    tasks = tuple(
+        TaskSpec(
+            splice(t.steps), dataclasses.replace(t.on_cancel, steps=splice(t.on_cancel.steps)), splice(t.finally_steps)
+        )
+        for t in graph.tasks
+    )
+    # The child's steps are now in its parent; dropping the (unspawned) child
+    # also drops every await or cancel that named it.
+    return _without_task(TaskGraph(tasks[:leaf] + (TaskSpec(),) + tasks[leaf + 1 :]), leaf)
 
 
 def _spawned_only_by_doomed(graph: TaskGraph, index: int, doomed: set) -> bool:

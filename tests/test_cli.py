@@ -1,0 +1,115 @@
+"""The command line, end to end, as a user runs it: exit codes, files written, findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def conformance(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_interpreter_asyncio_against_the_reference_exits_0(tmp_path):
+    done = conformance("run", "--examples", "60", "--seed", "1", "--json", "out.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["divergences"] == []
+    assert report["examples"] == 60 and report["seed"] == 1
+    assert report["candidate"] == "asyncio" and report["reference"] == "reference"
+    assert (tmp_path / "reports" / "asyncio.md").exists()
+    assert "no divergence" in done.stdout
+
+
+def test_a_runner_that_does_not_cancel_leftovers_is_caught_and_shrunk(tmp_path):
+    done = conformance(
+        "run",
+        "--candidate",
+        "tests.fixtures.mutants:NoCancelOnClose",
+        "--budget",
+        "15",
+        "--seed",
+        "2",
+        "--json",
+        "out.json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    groups = report["divergences"]
+    assert groups, "the mutant must be caught"
+    top = groups[0]
+    assert (top["clause"], top["category"]) == ("K-1", "leftover tasks")
+    steps = sum(len(t["steps"]) for c in top["scenario"]["calls"] for t in c.get("main", {}).get("tasks", []))
+    assert steps <= 5, f"shrunk to a handful of steps, got {top['scenario']}"
+    assert set(top) >= {"clause", "category", "count", "scenario", "reference", "candidate", "reproducer"}
+    assert "def " in top["reproducer"] and "asyncio" in top["reproducer"]
+
+
+def test_replay_of_the_findings_reproduces_them(tmp_path):
+    first = conformance(
+        "run", "--candidate", "tests.fixtures.mutants:NoCancelOnClose", "--examples", "40", "--seed", "5",
+        "--json", "found.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 1, first.stdout + first.stderr
+    again = conformance(
+        "replay", "found.json", "--candidate", "tests.fixtures.mutants:NoCancelOnClose", "--json", "again.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 1, again.stdout + again.stderr
+    clean = conformance("replay", "found.json", "--json", "clean.json", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_unknown_candidate_exits_2_with_one_line(tmp_path):
+    done = conformance("run", "--candidate", "no_such_module:X", "--examples", "1", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no_such_module" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--examples", "0"],
+        ["run", "--examples", "3", "--budget", "3"],
+        ["run", "--candidate-kind", "teapot"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, args):
+    assert conformance(*args, cwd=tmp_path).returncode == 2
+
+
+def test_malformed_scenario_file_exits_2_naming_file_and_field(tmp_path):
+    (tmp_path / "bad.json").write_text('{"schema": 1, "runner": {"mode": "with"}, "calls": [{"call": "jump"}]}')
+    done = conformance("replay", "bad.json", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "bad.json" in done.stderr and "$.calls[0].call" in done.stderr
+    (tmp_path / "code.json").write_text("__import__('os').system('touch pwned')")
+    assert conformance("replay", "code.json", cwd=tmp_path).returncode == 2
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_broken_reference_is_an_internal_error_exit_3(tmp_path):
+    done = conformance(
+        "run", "--reference", "tests.fixtures.mutants:HangsAlways", "--examples", "3", "--timeout", "2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "INTERNAL" in done.stdout
