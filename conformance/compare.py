@@ -136,8 +136,10 @@ class _Comparison:
         if ref["tasks"] != cand["tasks"]:
             yield self._tasks_difference(name, where, ref["tasks"], cand["tasks"])
         for key in ("thread_loop", "sigint", "threads"):
-            if ref["state"][key] != cand["state"][key]:
-                yield self._state_difference(name, f"{where}.state.{key}", key, ref["state"][key], cand["state"][key])
+            if ref["state"].get(key) != cand["state"].get(key):
+                yield self._state_difference(
+                    name, f"{where}.state.{key}", key, ref["state"].get(key), cand["state"].get(key)
+                )
         ref_reports, cand_reports = self._reports(ref["reports"]), self._reports(cand["reports"])
         if ref_reports != cand_reports:
             category = "cleanup" if name in _CLOSING_CALLS or self.mode == "run" else "warnings"

@@ -33,7 +33,7 @@ Observation shape::
                 "reports": [<exception-handler call>, ...],
                 "tasks": {"r0.t0": "returned 3", "r0.t1": "pending", ...},
                 "state": {"thread_loop": "loop0" | "none" | "other", "sigint": "default" | ...,
-                          "threads": false}}, ...],
+                          "threads": false  # closing calls only}}, ...],
      "end": {"loops": {"loop0": "closed" | "open" | "running"},
              "log": [...], "reports": [...], "warnings": [...]},
      "hints": {"pending_at_main_exit": [...]}}
@@ -49,6 +49,7 @@ import gc
 import re
 import signal
 import threading
+import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -83,6 +84,8 @@ from conformance.targets import Target
 
 #: How long the loop thread waits for an (instant) executor job before giving up.
 EXECUTOR_JOB_LIMIT_S = 10.0
+#: How long exiting threads get to finish before "threads left after close" is read.
+THREAD_GRACE_S = 0.2
 
 _UNSET = "<unset>"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
@@ -182,14 +185,14 @@ class _Session:
 
     def execute(self) -> Dict[str, Any]:
         asyncio.set_event_loop_policy(None)
-        threads_before = set(threading.enumerate())
+        self.threads_before = set(threading.enumerate())
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 self._drive()
-                end = self._end(caught, threads_before)
+                end = self._end(caught)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -306,6 +309,8 @@ class _Session:
         record["log"] = _agens_unordered(record["log"])
         record["tasks"] = self._task_states()
         record["state"] = self._process_state()
+        if name in ("close", "exit") or self.scenario.runner.mode == "run":
+            record["state"]["threads"] = self._threads_left()
         return returned
 
     # ------------------------------------------------------------- tasks
@@ -531,13 +536,23 @@ class _Session:
             sigint = signal.Handlers(handler).name
         else:
             sigint = "other"
-        return {
-            "thread_loop": loop_state,
-            "sigint": sigint,
-            "threads": threading.active_count() > 1,
-        }
+        return {"thread_loop": loop_state, "sigint": sigint}
 
-    def _end(self, caught: List[warnings.WarningMessage], threads_before: set) -> Dict[str, Any]:
+    def _threads_left(self) -> bool:
+        """Whether threads this scenario started are still alive after a close.
+
+        A loop that closes without joining its executor (``loop.close()`` calls
+        ``shutdown(wait=False)``, as when ``close()`` aborts, C-4) leaves its
+        workers exiting on their own time. A short grace join makes "exiting"
+        and "exited" look the same, so only threads that stay alive count.
+        """
+        deadline = time.monotonic() + THREAD_GRACE_S
+        for thread in threading.enumerate():
+            if thread not in self.threads_before and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return any(t.is_alive() for t in threading.enumerate() if t not in self.threads_before)
+
+    def _end(self, caught: List[warnings.WarningMessage]) -> Dict[str, Any]:
         """Release everything the program made, collect it, and record the aftermath."""
         end: Dict[str, Any] = {"log": [], "reports": []}
         self.current = end

@@ -186,9 +186,15 @@ def test_executor_work_is_joined_by_close():
     record = run_record(obs)
     assert "r0.t0 executor r0.e0 awaited" in record["log"]
     assert "r0.t0 executor r0.e1 ran" in record["log"]
-    assert record["state"]["threads"] is True, "with blocks close on exit; here nothing closed yet"
+    assert "threads" not in record["state"], "threads are only judged after a close"
     closed = observe(calls=(Run(TaskGraph((TaskSpec((Executor(False),)),))), Close()), mode="close")
     assert closed["calls"][-1]["state"]["threads"] is False
+    unclosed = observe(
+        calls=(Run(TaskGraph((TaskSpec((Executor(False),)),))), Close()),
+        mode="close",
+        target="tests.fixtures.mutants:NoExecutorShutdown",
+    )
+    assert unclosed["calls"][-1]["state"]["threads"] is True
 
 
 def test_api_calls_and_non_coroutines():
