@@ -538,7 +538,7 @@ class _Reader:
 
     def scenario(self, raw: Any) -> Scenario:
         self.obj(raw, "$", ("schema", "runner", "calls"))
-        if raw["schema"] != SCHEMA_VERSION:
+        if type(raw["schema"]) is not int or raw["schema"] != SCHEMA_VERSION:
             raise self.fail("$.schema", f"unsupported schema {raw['schema']!r} (this version reads {SCHEMA_VERSION})")
         r = self.obj(raw["runner"], "$.runner", ("mode",), ("debug", "loop_factory"))
         config = RunnerConfig(
@@ -589,11 +589,16 @@ def from_json(raw: Any, source: str = "<scenario>") -> Scenario:
 
 
 def loads(text: str, source: str = "<scenario>") -> Scenario:
+    return from_json(_parse_json(text, source), source)
+
+
+def _parse_json(text: str, source: str) -> Any:
     try:
-        raw = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{source}: not valid JSON: {exc}") from None
-    return from_json(raw, source)
+    except RecursionError:
+        raise ScenarioError(f"{source}: JSON nested too deeply") from None
 
 
 def load_file(path: str) -> List[Scenario]:
@@ -607,10 +612,9 @@ def load_file(path: str) -> List[Scenario]:
             text = handle.read()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not UTF-8 text") from None
+    raw = _parse_json(text, path)
     if isinstance(raw, dict) and "divergences" in raw:
         groups = _Reader(path).array(raw["divergences"], "$.divergences", 10_000)
         return [

@@ -1,0 +1,480 @@
+"""Hypothesis strategies for scenarios: the internals behind ``strategies``.
+
+Everything here draws only from Hypothesis (no other source of randomness), so
+every scenario is reproducible and shrinks. Choices are ordered simplest-first
+and optional parts are gated by a draw whose smallest value means "leave it
+out", so the shrinker heads towards fewer calls, fewer tasks, fewer steps,
+``propagate`` handlers, no ``finally`` and the default runner configuration.
+
+Proportions are deliberately uneven (see the ``_weighted`` tables): most
+scenarios are one ``run`` of a small graph, and the steps that end a run
+abruptly (``sigint``, ``KeyboardInterrupt``, ``SystemExit``) are rarer than the
+rest so that they do not drown everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from hypothesis import strategies as st
+
+from conformance.scenario import (
+    CONTEXT_VARS,
+    MAX_STRING,
+    MODES,
+    NON_COROUTINES,
+    AsyncGen,
+    Await,
+    Call,
+    Cancel,
+    Close,
+    Executor,
+    GetLoop,
+    GetVar,
+    GetVarCall,
+    OnCancel,
+    Raise,
+    Return,
+    Run,
+    RunnerConfig,
+    RunObject,
+    Scenario,
+    SetVar,
+    SetVarCall,
+    Sigint,
+    SigintCall,
+    Spawn,
+    Step,
+    TaskGraph,
+    TaskSpec,
+    With,
+    Yield,
+)
+
+#: What a candidate can run: a Runner class, an ``asyncio.run``-like function,
+#: or a loop factory driven by the standard library's Runner.
+KINDS = ("runner", "run", "loop")
+
+#: Tasks per graph. Lower than the model's limit: the comparison may try every
+#: order of the tasks left over when main returns.
+MAX_GRAPH_TASKS = 6
+#: Generated steps per list, before the spawns and awaits of the tree go in.
+MAX_BODY_STEPS = 6
+MAX_HANDLER_STEPS = 4
+#: Calls per program; nested ``with`` blocks are shorter and at most two deep.
+MAX_PROGRAM_CALLS = 6
+MAX_WITH_CALLS = 4
+MAX_WITH_DEPTH = 2
+
+
+def _weighted(*pairs: Tuple[Any, int]) -> Tuple[Any, ...]:
+    """``(value, weight)`` pairs → a tuple for ``sampled_from``; the first value is what shrinking prefers."""
+    return tuple(value for value, weight in pairs for _ in range(weight))
+
+
+def _pick(*pairs: Tuple[Any, int]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(_weighted(*pairs))
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown candidate kind {kind!r}: expected one of {', '.join(KINDS)}")
+
+
+# ----------------------------------------------------------------- leaves
+
+#: Any printable string the model accepts (``str.isprintable``: no control,
+#: format, private, unassigned or separator characters other than the space).
+_TEXT = st.text(
+    st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"), include_characters=" "),
+    max_size=MAX_STRING,
+)
+_INTEGERS = st.integers(-(2**31), 2**31 - 1)
+#: Stand-ins in the tables below for "draw an arbitrary integer / string now".
+_ANY_INT = object()
+_ANY_TEXT = object()
+_VALUE_CHOICES = _pick((None, 6), (0, 1), (1, 2), (2, 1), (-1, 1), ("x", 1), ("done", 1), (_ANY_INT, 1), (_ANY_TEXT, 1))
+_MESSAGE_CHOICES = _pick((None, 6), ("stop", 2), ("", 1), ("x", 1), (_ANY_TEXT, 2))
+_VARS = st.sampled_from(CONTEXT_VARS)
+_EXCEPTIONS = _pick(
+    ("ValueError", 6), ("RuntimeError", 5), ("CancelledError", 5), ("KeyboardInterrupt", 1), ("SystemExit", 1)
+)
+_OBJECTS = st.sampled_from(NON_COROUTINES)
+_CONTEXTS = _pick(("runner", 6), ("fresh", 1), ("copy", 1))
+
+
+def _value(draw: st.DrawFn) -> Any:
+    value = draw(_VALUE_CHOICES)
+    if value is _ANY_INT:
+        return draw(_INTEGERS)
+    if value is _ANY_TEXT:
+        return draw(_TEXT)
+    return value
+
+
+def _message(draw: st.DrawFn) -> Optional[str]:
+    message = draw(_MESSAGE_CHOICES)
+    return draw(_TEXT) if message is _ANY_TEXT else message
+
+
+# ------------------------------------------------------------------ steps
+
+
+@dataclass(frozen=True)
+class _CancelTemplate:
+    """A ``cancel`` step whose target is chosen once the spawn tree is known.
+
+    ``target`` is "child" (one of the task's children), "main" (task 0, which
+    is the task itself in the main task), "self" or "any" (any task of the
+    graph); ``index`` picks among several candidates.
+    """
+
+    target: str
+    index: int = 0
+    msg: Optional[str] = None
+
+
+#: Stand-in for "draw a step of this kind with arbitrary fields".
+_GENERAL = object()
+
+#: Most steps are one draw from this table (drawing is what costs time); the
+#: ``_GENERAL`` entries draw every field, so all values stay reachable.
+_STEP_TABLE = _pick(
+    (Yield(), 40),
+    (Return(None), 2),
+    (Return(1), 1),
+    (GetVar("a"), 3),
+    (SetVar("a", 1), 3),
+    (_CancelTemplate("child"), 3),
+    (_CancelTemplate("child", 1), 1),
+    (_CancelTemplate("child", 0, "stop"), 2),
+    (_CancelTemplate("main"), 1),
+    (_CancelTemplate("main", 0, "stop"), 1),
+    (Raise("ValueError"), 4),
+    (Raise("RuntimeError", "boom"), 3),
+    (Raise("CancelledError"), 3),
+    (Executor(True), 3),
+    (Executor(False), 3),
+    (AsyncGen(), 5),
+    ((_GENERAL, "rare"), 2),
+    ((_GENERAL, "return"), 1),
+    ((_GENERAL, "var"), 2),
+    ((_GENERAL, "cancel"), 1),
+    ((_GENERAL, "raise"), 3),
+)
+#: The steps that end a run abruptly, kept rare: one of them in a scenario
+#: decides most of what happens.
+_RARE_STEPS = st.sampled_from((Raise("KeyboardInterrupt"), Raise("SystemExit"), Sigint()))
+_CANCEL_TARGETS = _pick(("child", 6), ("main", 2), ("self", 1), ("any", 1))
+_CANCEL_INDEX = st.integers(0, MAX_GRAPH_TASKS - 1)
+
+
+def _resolve_general(draw: st.DrawFn, step: Any) -> Any:
+    """Draw the fields of a ``_GENERAL`` table entry; other entries are already steps (or cancel templates)."""
+    if not isinstance(step, tuple):
+        return step
+    kind = step[1]
+    if kind == "rare":
+        return draw(_RARE_STEPS)
+    if kind == "return":
+        return Return(_value(draw))
+    if kind == "var":
+        var = draw(_VARS)
+        return SetVar(var, _value(draw)) if draw(st.booleans()) else GetVar(var)
+    if kind == "cancel":
+        return _CancelTemplate(draw(_CANCEL_TARGETS), draw(_CANCEL_INDEX), _message(draw))
+    return Raise(draw(_EXCEPTIONS), _message(draw))
+
+
+# Lists of table entries rather than of composite steps: a list element is
+# then a single draw, and the few general entries are filled in afterwards.
+_BODY = st.lists(_STEP_TABLE, max_size=MAX_BODY_STEPS)
+_HANDLER_STEPS = st.lists(_STEP_TABLE, max_size=MAX_HANDLER_STEPS)
+
+
+# ------------------------------------------------------------ task graphs
+
+_TASK_COUNT_WEIGHTS = ((1, 6), (2, 6), (3, 4), (4, 2), (5, 1), (6, 1))
+_TASK_COUNTS = tuple(
+    _pick(*(pair for pair in _TASK_COUNT_WEIGHTS if pair[0] <= limit)) for limit in range(MAX_GRAPH_TASKS + 1)
+)
+#: (on_cancel action, whether there is a ``finally``), one draw per task.
+_HANDLERS = _pick(
+    *(
+        ((action, has_finally), action_weight * finally_weight)
+        for action, action_weight in (("propagate", 6), ("swallow", 2), ("cleanup", 2))
+        for has_finally, finally_weight in ((False, 3), (True, 1))
+    )
+)
+#: (which parent list holds the spawn, whether and how the parent awaits the
+#: child, where the await goes), one draw per child. A spawn goes in the
+#: parent's cleanup steps only if the parent has them (else in its body);
+#: "after": later in the list holding the spawn; "anywhere": any list of the
+#: parent at any position, so possibly before the spawn (which the interpreter skips).
+_CHILD_PLANS = _pick(
+    *(
+        ((where, how, place), where_weight * how_weight * place_weight)
+        for where, where_weight in (("steps", 8), ("finally", 2), ("cleanup", 4))
+        for how, how_weight in (("none", 2), ("await", 4), ("catch", 1))
+        for place, place_weight in ((("after", 6), ("anywhere", 1)) if how != "none" else (("after", 7),))
+    )
+)
+_AWAIT_LISTS = _pick(("steps", 6), ("finally", 1), ("cleanup", 1))
+
+
+def _resolve_cancel(template: _CancelTemplate, me: int, children: Sequence[int], n_tasks: int) -> Cancel:
+    target = template.target
+    if target == "child" and not children:
+        # A task without children cancels another task (or itself, if it is alone).
+        others = [task for task in range(n_tasks) if task != me] or [me]
+        task = others[template.index % len(others)]
+    elif target == "child":
+        task = children[template.index % len(children)]
+    elif target == "main":
+        task = 0
+    elif target == "self":
+        task = me
+    else:
+        task = template.index % n_tasks
+    return Cancel(task, template.msg)
+
+
+#: Spawn and await positions are drawn before the list they go in is known
+#: (so that all of a task's draws form one block the shrinker can drop) and
+#: folded onto it with a modulo; 0 is the first place for a spawn, the last
+#: for an await.
+_POSITIONS = st.integers(0, MAX_BODY_STEPS + 2 * MAX_GRAPH_TASKS)
+#: Parent of task k >= 1: the smaller k of the 2k - 1 draws make the main task the parent.
+_PARENTS = (None,) + tuple(st.integers(0, 2 * k - 2) for k in range(1, MAX_GRAPH_TASKS))
+
+
+@dataclass
+class _TaskDraft:
+    lists: Dict[str, List[Any]]
+    action: str = "propagate"
+    value: Any = None
+    parent: int = 0
+    plan: Tuple[str, str, str] = ("steps", "none", "after")
+    spawn_at: int = 0
+    await_at: int = 0
+    await_list: str = "steps"
+
+
+@st.composite
+def _task_drafts(draw: st.DrawFn, k: int) -> _TaskDraft:
+    """Everything about task ``k`` in one block of draws, so that the shrinker can drop a whole task."""
+    body = [_resolve_general(draw, s) for s in draw(_BODY)]
+    action, has_finally = draw(_HANDLERS)
+    value = _value(draw) if action == "swallow" else None
+    cleanup = [_resolve_general(draw, s) for s in draw(_HANDLER_STEPS)] if action == "cleanup" else []
+    finally_steps = [_resolve_general(draw, s) for s in draw(_HANDLER_STEPS)] if has_finally else []
+    draft = _TaskDraft({"steps": body, "cleanup": cleanup, "finally": finally_steps}, action, value)
+    if k:
+        draft.parent = max(0, draw(_PARENTS[k]) - (k - 1))
+        draft.plan = draw(_CHILD_PLANS)
+        draft.spawn_at = draw(_POSITIONS)
+        if draft.plan[1] != "none":
+            draft.await_at = draw(_POSITIONS)
+            if draft.plan[2] == "anywhere":
+                draft.await_list = draw(_AWAIT_LISTS)
+    return draft
+
+
+_TASK_DRAFTS = tuple(_task_drafts(k) for k in range(MAX_GRAPH_TASKS))
+
+
+@st.composite
+def _task_graphs(draw: st.DrawFn, max_tasks: int) -> TaskGraph:
+    n = draw(_TASK_COUNTS[max_tasks])
+    drafts = [draw(_TASK_DRAFTS[k]) for k in range(n)]
+    children: List[List[int]] = [[] for _ in range(n)]
+    for k in range(1, n):
+        children[drafts[k].parent].append(k)
+
+    def holder(k: int, name: str) -> List[Any]:
+        parent = drafts[drafts[k].parent]
+        return parent.lists["steps" if name == "cleanup" and parent.action != "cleanup" else name]
+
+    # Spawns, last child first, each at a position counted from the start.
+    for k in reversed(range(1, n)):
+        steps = holder(k, drafts[k].plan[0])
+        steps.insert(drafts[k].spawn_at % (len(steps) + 1), Spawn(k))
+    # Awaits, first child first, each at a position counted from the end.
+    for k in range(1, n):
+        where, how, place = drafts[k].plan
+        if how == "none":
+            continue
+        step = Await(k, how == "catch")
+        if place == "after":
+            steps = holder(k, where)
+            room = len(steps) - steps.index(Spawn(k))
+        else:
+            steps = holder(k, drafts[k].await_list)
+            room = len(steps) + 1
+        steps.insert(len(steps) - drafts[k].await_at % room, step)
+
+    def finish(steps: List[Any], me: int) -> Tuple[Step, ...]:
+        return tuple(_resolve_cancel(s, me, children[me], n) if isinstance(s, _CancelTemplate) else s for s in steps)
+
+    return TaskGraph(
+        tuple(
+            TaskSpec(
+                finish(d.lists["steps"], i),
+                OnCancel(d.action, d.value, finish(d.lists["cleanup"], i)),
+                finish(d.lists["finally"], i),
+            )
+            for i, d in enumerate(drafts)
+        )
+    )
+
+
+_GRAPH_STRATEGIES = tuple(_task_graphs(limit) for limit in range(1, MAX_GRAPH_TASKS + 1))
+
+
+def task_graphs(max_tasks: int = MAX_GRAPH_TASKS) -> st.SearchStrategy[TaskGraph]:
+    """Valid task graphs of 1 to ``max_tasks`` tasks (at most 6).
+
+    Task ``k`` is spawned by a task below ``k`` (shrinking towards the main
+    task), from one of that parent's step lists (usually its body), and is
+    awaited by the same parent or not at all; an await usually comes after
+    the spawn (one before it is skipped by the interpreter). Shrunk, a parent
+    reads "spawn 1, spawn 2, <work>, await 1, await 2".
+    """
+    if isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or not 1 <= max_tasks <= MAX_GRAPH_TASKS:
+        raise ValueError(f"max_tasks must be an integer from 1 to {MAX_GRAPH_TASKS}, got {max_tasks!r}")
+    return _GRAPH_STRATEGIES[max_tasks - 1]
+
+
+# ------------------------------------------------------------------ calls
+
+_GRAPHS = task_graphs()
+
+#: Stand-ins for the calls that need more draws.
+_RUN = object()
+_WITH = object()
+_OBJECT = object()
+_CALL_TABLE = (
+    (_RUN, 8),
+    (GetLoop(), 3),
+    (Close(), 3),
+    (SetVarCall("a", 1), 1),
+    (GetVarCall("a"), 1),
+    ((_GENERAL, "var"), 1),
+    (_OBJECT, 4),
+    (_WITH, 3),
+    (SigintCall(), 1),
+)
+_CALL_TABLES = tuple(
+    _pick(*(pair for pair in _CALL_TABLE if pair[0] is not _WITH or depth < MAX_WITH_DEPTH))
+    for depth in range(MAX_WITH_DEPTH + 1)
+)
+
+
+@st.composite
+def _call_items(draw: st.DrawFn, depth: int) -> Call:
+    """One call of a program that holds a runner (mode "with" or "close")."""
+    call = draw(_CALL_TABLES[depth])
+    if call is _RUN:
+        return Run(draw(_GRAPHS), draw(_CONTEXTS))
+    if call is _WITH:
+        return With(tuple(draw(_CALL_LISTS[depth + 1])))
+    if call is _OBJECT:
+        return RunObject(draw(_OBJECTS))
+    if isinstance(call, tuple):
+        var = draw(_VARS)
+        return SetVarCall(var, _value(draw)) if draw(st.booleans()) else GetVarCall(var)
+    return call
+
+
+_CALL_LISTS = (st.lists(_call_items(0), min_size=1, max_size=MAX_PROGRAM_CALLS),) + tuple(
+    st.lists(_call_items(depth), max_size=MAX_WITH_CALLS) for depth in range(1, MAX_WITH_DEPTH + 1)
+)
+
+
+#: One draw for the outline of a program that holds a runner: a call made
+#: before anything else, if any (a context variable set or read in the
+#: driver, ``get_loop``, or ``close`` before first use), then one run with the
+#: given context ("single"), a list of calls of every kind ("program"), or
+#: two runs with a SIGINT between them ("interrupted").
+_OUTLINES = _pick(
+    *(
+        ((prelude, shape, context), prelude_weight * shape_weight)
+        for prelude, prelude_weight in (
+            (None, 12),
+            (SetVarCall("a", 1), 2),
+            (SetVarCall("b", "x"), 1),
+            (GetVarCall("a"), 1),
+            (GetLoop(), 1),
+            (Close(), 1),
+        )
+        for shape, context, shape_weight in (
+            ("single", "runner", 18),
+            ("single", "fresh", 3),
+            ("single", "copy", 3),
+            ("program", None, 16),
+            ("interrupted", "runner", 1),
+        )
+    )
+)
+#: Whether a program in mode "close" closes its runner at the end (it usually does).
+_CLOSE_AT_END = _pick((False, 1), (True, 3))
+_RUN_MODE_CALLS = _pick((_RUN, 2), (_OBJECT, 1))
+
+
+@st.composite
+def _programs(draw: st.DrawFn, mode: str) -> Tuple[Call, ...]:
+    if mode == "run":
+        return (Run(draw(_GRAPHS)) if draw(_RUN_MODE_CALLS) is _RUN else RunObject(draw(_OBJECTS)),)
+    # The same draws mean the same calls in modes "with" and "close", so that
+    # the shrinker can switch a program to mode "with" (the default) as it is.
+    prelude, shape, context = draw(_OUTLINES)
+    calls = [] if prelude is None else [prelude]
+    if shape == "program":
+        calls += draw(_CALL_LISTS[0])
+    else:
+        calls.append(Run(draw(_GRAPHS), context))
+    if shape == "interrupted":
+        calls += [SigintCall(), Run(draw(_GRAPHS))]
+    if mode == "close" and draw(_CLOSE_AT_END):
+        calls.append(Close())
+    return tuple(calls)
+
+
+# ---------------------------------------------------------------- public
+
+
+def runner_configs(kind: str = "runner") -> st.SearchStrategy[RunnerConfig]:
+    """How a program of this candidate kind constructs and holds its runner (one draw)."""
+    _check_kind(kind)
+    modes = ("run",) if kind == "run" else MODES
+    factories = {"run": (False,), "loop": (True,), "runner": (False, True)}[kind]
+    return _pick(
+        *(
+            (RunnerConfig(mode, debug, loop_factory), debug_weight)
+            for mode in modes
+            for loop_factory in factories
+            for debug, debug_weight in ((None, 2), (False, 1), (True, 1))
+        )
+    )
+
+
+@st.composite
+def _scenarios(draw: st.DrawFn, configs: st.SearchStrategy[RunnerConfig]) -> Scenario:
+    config = draw(configs)
+    return Scenario(config, draw(_PROGRAMS[config.mode]))
+
+
+_PROGRAMS = {mode: _programs(mode) for mode in MODES}
+_SCENARIOS = {kind: _scenarios(runner_configs(kind)) for kind in KINDS}
+
+
+def scenarios(kind: str = "runner") -> st.SearchStrategy[Scenario]:
+    """Valid scenarios that a candidate of this kind can run.
+
+    ``"runner"``: a Runner class (every mode, with or without a loop factory);
+    ``"run"``: an ``asyncio.run``-like function (mode "run", no loop factory);
+    ``"loop"``: a loop factory under the standard Runner (every mode, always a loop factory).
+    """
+    _check_kind(kind)
+    return _SCENARIOS[kind]

@@ -1,0 +1,399 @@
+"""The scenario model: canonical JSON, defaults, and validation errors that name the offending field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any, Callable, Dict
+
+import pytest
+
+from conformance.scenario import (
+    MAX_STRING,
+    MAX_TASKS,
+    SCHEMA_VERSION,
+    AsyncGen,
+    Await,
+    Cancel,
+    Close,
+    Executor,
+    GetLoop,
+    GetVar,
+    GetVarCall,
+    OnCancel,
+    Raise,
+    Return,
+    Run,
+    RunnerConfig,
+    RunObject,
+    Scenario,
+    ScenarioError,
+    SetVar,
+    SetVarCall,
+    Sigint,
+    SigintCall,
+    Spawn,
+    TaskGraph,
+    TaskSpec,
+    With,
+    Yield,
+    from_json,
+    load_file,
+    loads,
+)
+
+#: One scenario using every step, call, handler and option of the model.
+EVERYTHING = Scenario(
+    RunnerConfig("close", True, True),
+    (
+        SetVarCall("a", 1),
+        GetVarCall("b"),
+        GetLoop(),
+        Run(
+            TaskGraph(
+                (
+                    TaskSpec(
+                        (Spawn(1), Yield(), Await(1, catch=True), Cancel(1, "stop"), GetVar("a"), SetVar("b", "x")),
+                        OnCancel("cleanup", steps=(Spawn(2), Await(2), Executor(wait=False))),
+                        (AsyncGen(), Sigint()),
+                    ),
+                    TaskSpec((Cancel(0), Raise("KeyboardInterrupt", "boom")), OnCancel("swallow", -7)),
+                    TaskSpec((Return("done"),), finally_steps=(Raise("SystemExit"),)),
+                )
+            ),
+            "copy",
+        ),
+        SigintCall(),
+        With((Run(context="fresh"), RunObject("awaitable"), With((Close(),)))),
+        Close(),
+    ),
+)
+
+
+def valid_document() -> Dict[str, Any]:
+    """A small valid document: a runner in mode "with" running main, which spawns and awaits task 1."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "runner": {"mode": "with"},
+        "calls": [
+            {
+                "call": "run",
+                "main": {
+                    "tasks": [
+                        {"steps": [{"op": "spawn", "task": 1}, {"op": "await", "task": 1}]},
+                        {"steps": [{"op": "yield"}]},
+                    ]
+                },
+            }
+        ],
+    }
+
+
+# ------------------------------------------------------------ round trip
+
+
+def test_a_scenario_with_every_feature_round_trips_exactly() -> None:
+    text = EVERYTHING.dumps()
+    assert loads(text) == EVERYTHING
+    assert from_json(json.loads(text)) == EVERYTHING
+    assert loads(text).dumps() == text
+
+
+def test_dumps_is_canonical() -> None:
+    text = EVERYTHING.dumps()
+    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    assert text.startswith('{"calls":[{"call":"set_var","value":1,"var":"a"},')
+    # The same scenario written another way (keys reordered, defaults spelled out or left out) dumps the same.
+    doc = valid_document()
+    doc["calls"][0]["context"] = "runner"
+    doc["runner"].update(debug=None, loop_factory=False)
+    doc["calls"][0]["main"]["tasks"][1].update({"on_cancel": {"action": "propagate"}, "finally": []})
+    shuffled = json.dumps(dict(reversed(list(doc.items()))), indent=2)
+    assert loads(shuffled).dumps() == from_json(valid_document()).dumps()
+
+
+def test_the_json_names_of_renamed_fields_and_omitted_defaults() -> None:
+    plain = Scenario(calls=(Run(TaskGraph((TaskSpec((Executor(False),), finally_steps=(Yield(),)),))),)).to_json()
+    task = plain["calls"][0]["main"]["tasks"][0]
+    assert task == {"steps": [{"op": "executor", "await": False}], "finally": [{"op": "yield"}]}
+    # Default handlers and empty finally blocks are left out; a handler keeps only the fields its action uses.
+    assert TaskGraph().tasks[0] == TaskSpec()
+    assert Scenario(calls=(Run(),)).to_json()["calls"][0]["main"] == {"tasks": [{"steps": []}]}
+    swallow = Scenario(calls=(Run(TaskGraph((TaskSpec(on_cancel=OnCancel("swallow")),))),)).to_json()
+    assert swallow["calls"][0]["main"]["tasks"][0]["on_cancel"] == {"action": "swallow", "value": None}
+    cleanup = Scenario(calls=(Run(TaskGraph((TaskSpec(on_cancel=OnCancel("cleanup")),))),)).to_json()
+    assert cleanup["calls"][0]["main"]["tasks"][0]["on_cancel"] == {"action": "cleanup", "steps": []}
+
+
+def test_optional_fields_take_their_defaults() -> None:
+    doc = valid_document()
+    doc["calls"][0]["main"]["tasks"][1]["steps"] = [{"op": "executor"}, {"op": "cancel", "task": 0}, {"op": "return"}]
+    scenario = from_json(doc)
+    assert scenario.runner == RunnerConfig("with", None, False)
+    run = scenario.calls[0]
+    assert isinstance(run, Run) and run.context == "runner"
+    assert run.main.tasks[0].steps == (Spawn(1), Await(1, catch=False))
+    assert run.main.tasks[1].steps == (Executor(wait=True), Cancel(0, None), Return(None))
+    assert run.main.tasks[1].on_cancel == OnCancel() and run.main.tasks[1].finally_steps == ()
+
+
+def test_runs_and_size_include_nested_with_blocks() -> None:
+    assert len(EVERYTHING.runs()) == 2
+    assert [run.context for run in EVERYTHING.runs()] == ["copy", "fresh"]
+    assert Scenario(calls=(Run(),)).size() == 2
+    assert Scenario(calls=(Run(TaskGraph((TaskSpec((Yield(),), OnCancel("swallow")),))),)).size() == 4
+    assert EVERYTHING.size() > Scenario(calls=EVERYTHING.calls[:4]).size()
+
+
+# -------------------------------------------------------------- validation
+
+
+def _set(path: str, value: Any) -> Callable[[Dict[str, Any]], None]:
+    """An edit of ``valid_document()`` setting a dotted path (``calls.0.main``) to ``value`` (or deleting it)."""
+
+    def edit(doc: Dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = doc
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        key_or_index: Any = int(last) if isinstance(node, list) else last
+        if value is _DELETE:
+            del node[key_or_index]
+        else:
+            node[key_or_index] = value
+
+    return edit
+
+
+_DELETE = object()
+TASKS = "calls.0.main.tasks"
+MAIN_STEPS = f"{TASKS}.0.steps"
+CHILD_STEPS = f"{TASKS}.1.steps"
+
+INVALID = {
+    "unknown op": (
+        _set(f"{CHILD_STEPS}.0", {"op": "jump"}),
+        r"\$\.calls\[0\]\.main\.tasks\[1\]\.steps\[0\]\.op: expected one of yield, spawn",
+    ),
+    "field of another op": (
+        _set(f"{CHILD_STEPS}.0", {"op": "yield", "task": 1}),
+        r"\$\.calls\[0\]\.main\.tasks\[1\]\.steps\[0\]\.task: unknown field",
+    ),
+    "unknown call": (_set("calls.0.call", "stop"), r"\$\.calls\[0\]\.call: expected one of run, run_object"),
+    "missing runner": (_set("runner", _DELETE), r"<scenario>: \$: missing field 'runner'"),
+    "missing main": (_set("calls.0.main", _DELETE), r"\$\.calls\[0\]: missing field 'main'"),
+    "missing steps": (_set(f"{CHILD_STEPS}", _DELETE), r"\$\.calls\[0\]\.main\.tasks\[1\]: missing field 'steps'"),
+    "missing spawn target": (
+        _set(f"{MAIN_STEPS}.0", {"op": "spawn"}),
+        r"\.tasks\[0\]\.steps\[0\]\.task: expected an integer from 1 to 1, got None",
+    ),
+    "task index out of range": (
+        _set(f"{MAIN_STEPS}.0", {"op": "spawn", "task": 2}),
+        r"\$\.calls\[0\]\.main\.tasks\[0\]\.steps\[0\]\.task: expected an integer from 1 to 1, got 2",
+    ),
+    "cancel of a task out of range": (
+        _set(f"{CHILD_STEPS}.0", {"op": "cancel", "task": -1}),
+        r"\.tasks\[1\]\.steps\[0\]\.task: expected an integer from 0 to 1, got -1",
+    ),
+    "await of the main task": (
+        _set(f"{CHILD_STEPS}.0", {"op": "await", "task": 0}),
+        r"\.tasks\[1\]\.steps\[0\]\.task: expected an integer from 1 to 1, got 0",
+    ),
+    "task never spawned": (
+        _set(MAIN_STEPS, []),
+        r"\$\.calls\[0\]\.main\.tasks: task 1 is never spawned from the main task's tree",
+    ),
+    "task spawned twice": (
+        _set(MAIN_STEPS, [{"op": "spawn", "task": 1}, {"op": "spawn", "task": 1}]),
+        r"\$\.calls\[0\]\.main\.tasks: task 1 is spawned more than once",
+    ),
+    "task spawning itself": (
+        _set(TASKS, [{"steps": []}, {"steps": [{"op": "spawn", "task": 1}]}]),
+        r"\$\.calls\[0\]\.main\.tasks: task 1 is part of a spawn cycle",
+    ),
+    "await of a non-child": (
+        _set(
+            TASKS,
+            [
+                {"steps": [{"op": "spawn", "task": 1}, {"op": "await", "task": 2}]},
+                {"steps": [{"op": "spawn", "task": 2}]},
+                {"steps": []},
+            ],
+        ),
+        r"\$\.calls\[0\]\.main\.tasks: task 0 awaits task 2, which it does not spawn",
+    ),
+    "spawn cycle": (
+        _set(
+            TASKS,
+            [{"steps": []}, {"steps": [{"op": "spawn", "task": 2}]}, {"steps": [{"op": "spawn", "task": 1}]}],
+        ),
+        r"\$\.calls\[0\]\.main\.tasks: task 1 is part of a spawn cycle",
+    ),
+    "no main task": (_set(TASKS, []), r"\$\.calls\[0\]\.main\.tasks: a graph needs at least the main task"),
+    "too many tasks": (
+        _set(TASKS, [{"steps": []}] * (MAX_TASKS + 1)),
+        rf"\$\.calls\[0\]\.main\.tasks: at most {MAX_TASKS} entries allowed, got {MAX_TASKS + 1}",
+    ),
+    "wrong schema version": (_set("schema", 2), r"\$\.schema: unsupported schema 2 \(this version reads 1\)"),
+    "unknown mode": (_set("runner.mode", "loop"), r"\$\.runner\.mode: expected one of with, close, run"),
+    "debug not a boolean": (_set("runner.debug", "yes"), r"\$\.runner\.debug: expected true or false or null"),
+    "mode run with two calls": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"].append(copy.deepcopy(doc["calls"][0]))),
+        r"\$\.calls: mode 'run' needs exactly one run or run_object call",
+    ),
+    "mode run without calls": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"].clear()),
+        r"\$\.calls: mode 'run' needs exactly one",
+    ),
+    "mode run with another call": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"].insert(0, {"call": "get_loop"})),
+        r"\$\.calls\[0\]\.call: mode 'run' allows only one run or run_object call",
+    ),
+    "mode run with a context": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"][0].update(context="copy")),
+        r"\$\.calls\[0\]\.context: an asyncio\.run-like function takes no context",
+    ),
+    "value in a propagate handler": (
+        _set(f"{TASKS}.1.on_cancel", {"action": "propagate", "value": 1}),
+        r"\.tasks\[1\]\.on_cancel\.value: only a 'swallow' handler returns a value",
+    ),
+    "steps in a swallow handler": (
+        _set(f"{TASKS}.1.on_cancel", {"action": "swallow", "steps": [{"op": "yield"}]}),
+        r"\.tasks\[1\]\.on_cancel\.steps: only a 'cleanup' handler has steps",
+    ),
+    "boolean as a value": (
+        _set(f"{CHILD_STEPS}.0", {"op": "return", "value": True}),
+        r"\.tasks\[1\]\.steps\[0\]\.value: expected a printable string",
+    ),
+    "integer out of range": (
+        _set(f"{CHILD_STEPS}.0", {"op": "return", "value": 2**31}),
+        r"\.tasks\[1\]\.steps\[0\]\.value: integer out of range",
+    ),
+    "unprintable message": (
+        _set(f"{CHILD_STEPS}.0", {"op": "cancel", "task": 0, "msg": "a\nb"}),
+        r"\.tasks\[1\]\.steps\[0\]\.msg: expected a printable string",
+    ),
+    "message too long": (
+        _set(f"{CHILD_STEPS}.0", {"op": "raise", "exc": "ValueError", "arg": "x" * (MAX_STRING + 1)}),
+        rf"\.tasks\[1\]\.steps\[0\]\.arg: expected a printable string of at most {MAX_STRING} characters",
+    ),
+    "unknown exception": (
+        _set(f"{CHILD_STEPS}.0", {"op": "raise", "exc": "OSError"}),
+        r"\.tasks\[1\]\.steps\[0\]\.exc: expected one of ValueError",
+    ),
+    "unknown context variable": (
+        _set(f"{CHILD_STEPS}.0", {"op": "get_var", "var": "z"}),
+        r"\.tasks\[1\]\.steps\[0\]\.var: expected one of a, b, c",
+    ),
+    "unknown object": (
+        _set("calls.0", {"call": "run_object", "object": "coroutine"}),
+        r"\$\.calls\[0\]\.object: expected one of int, none",
+    ),
+    "with nested four deep": (
+        _set(
+            "calls",
+            [
+                {
+                    "call": "with",
+                    "calls": [{"call": "with", "calls": [{"call": "with", "calls": [{"call": "with", "calls": []}]}]}],
+                }
+            ],
+        ),
+        r"\$\.calls\[0\]\.calls\[0\]\.calls\[0\]\.calls\[0\]: 'with' calls nest at most 3 deep",
+    ),
+    "step not an object": (_set(f"{CHILD_STEPS}.0", "yield"), r"\.tasks\[1\]\.steps\[0\]: expected an object, got str"),
+    "steps not an array": (_set(CHILD_STEPS, {}), r"\.tasks\[1\]\.steps: expected an array, got dict"),
+}
+
+
+@pytest.mark.parametrize("edit, message", list(INVALID.values()), ids=list(INVALID))
+def test_invalid_documents_are_refused_naming_the_field(edit, message: str) -> None:
+    doc = valid_document()
+    from_json(copy.deepcopy(doc))  # the starting point is valid
+    edit(doc)
+    with pytest.raises(ScenarioError, match=message):
+        loads(json.dumps(doc))
+
+
+def test_the_top_level_must_be_an_object() -> None:
+    with pytest.raises(ScenarioError, match=r"^<scenario>: \$: expected an object, got list$"):
+        loads("[]")
+
+
+def test_text_that_is_not_json_is_refused_with_its_source() -> None:
+    with pytest.raises(ScenarioError, match=r"^scenario\.json: not valid JSON: "):
+        loads('{"schema": 1,', source="scenario.json")
+    with pytest.raises(ScenarioError, match=r"^<scenario>: not valid JSON"):
+        loads("schema = 1")
+
+
+# ----------------------------------------------------------------- files
+
+
+def test_load_file_reads_one_scenario_a_list_or_a_findings_file(tmp_path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(EVERYTHING.dumps(), encoding="utf-8")
+    assert load_file(str(one)) == [EVERYTHING]
+    several = tmp_path / "several.json"
+    several.write_text(json.dumps([EVERYTHING.to_json(), Scenario().to_json()]), encoding="utf-8")
+    assert load_file(str(several)) == [EVERYTHING, Scenario()]
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps({"divergences": [{"scenario": EVERYTHING.to_json(), "count": 3}]}))
+    assert load_file(str(findings)) == [EVERYTHING]
+
+
+def test_load_file_names_the_file_when_it_is_missing(tmp_path) -> None:
+    missing = tmp_path / "no-such-scenario.json"
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(missing))}: cannot read: "):
+        load_file(str(missing))
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(tmp_path))}: cannot read: "):
+        load_file(str(tmp_path))  # a directory
+
+
+@pytest.mark.parametrize("garbage", ["", "not json at all", '{"schema": 1', "\ufeff{}"])
+def test_load_file_names_the_file_when_it_is_garbage(tmp_path, garbage: str) -> None:
+    path = tmp_path / "garbage.json"
+    path.write_text(garbage, encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}: not valid JSON: "):
+        load_file(str(path))
+
+
+def test_load_file_names_the_file_and_the_field_when_a_scenario_is_invalid(tmp_path) -> None:
+    path = tmp_path / "bad.json"
+    doc = valid_document()
+    doc["schema"] = 7
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}: \$\.schema: unsupported schema 7"):
+        load_file(str(path))
+    path.write_text(json.dumps([valid_document(), doc]), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}: \[1\]: \$\.schema: unsupported schema 7"):
+        load_file(str(path))
+    path.write_text(json.dumps({"divergences": [{"scenario": doc}]}), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}: \$\.divergences\[0\]\.scenario: \$\.schema"):
+        load_file(str(path))
+
+
+# ------------------------------------------------- known gaps (see the report)
+
+
+def test_load_file_names_the_file_when_it_is_not_text(tmp_path) -> None:
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ScenarioError, match=re.escape(str(path))):
+        load_file(str(path))
+
+
+@pytest.mark.parametrize("schema", [True, 1.0])
+def test_a_schema_that_only_equals_one_is_refused(schema: Any) -> None:
+    doc = valid_document()
+    doc["schema"] = schema
+    with pytest.raises(ScenarioError, match=r"\$\.schema"):
+        from_json(doc)
+
+
+def test_deeply_nested_json_is_a_scenario_error():
+    from conformance.scenario import ScenarioError, loads
+
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        loads("[" * 100_000 + "]" * 100_000, "deep.json")

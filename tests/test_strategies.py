@@ -1,0 +1,372 @@
+"""The scenario strategies: validity, the kinds' constraints, coverage, proportions and shrinking."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import pathlib
+import random
+from collections import Counter
+from typing import List
+
+import pytest
+from hypothesis import HealthCheck, Phase, event, find, given, seed, settings
+from hypothesis import strategies as st
+
+from conformance.scenario import (
+    CALL_TYPES,
+    CANCEL_ACTIONS,
+    CONTEXTS,
+    MAX_STEPS,
+    MODES,
+    NON_COROUTINES,
+    RAISABLE,
+    STEP_TYPES,
+    Await,
+    Cancel,
+    Close,
+    Executor,
+    GetLoop,
+    OnCancel,
+    Raise,
+    Run,
+    RunnerConfig,
+    RunObject,
+    Scenario,
+    ScenarioError,
+    SetVarCall,
+    Spawn,
+    TaskGraph,
+    TaskSpec,
+    With,
+    Yield,
+    from_json,
+    iter_calls,
+    loads,
+)
+from strategies import KINDS, MAX_GRAPH_TASKS, describe, runner_configs, scenarios, task_graphs
+
+STRATEGIES_DIR = pathlib.Path(__file__).resolve().parent.parent / "strategies"
+
+
+def check_kind(scenario: Scenario, kind: str) -> None:
+    """The constraints of ``scenarios(kind)`` (beyond validity, which loading checks)."""
+    config = scenario.runner
+    if kind == "run":
+        assert config.mode == "run" and config.loop_factory is False
+    if kind == "loop":
+        assert config.loop_factory is True
+    if config.mode == "run":
+        assert len(scenario.calls) == 1
+        assert isinstance(scenario.calls[0], (Run, RunObject))
+        assert all(run.context == "runner" for run in scenario.runs())
+    for run in scenario.runs():
+        assert 1 <= len(run.main.tasks) <= MAX_GRAPH_TASKS
+
+
+def all_step_lists(scenario: Scenario):
+    for run in scenario.runs():
+        for task in run.main.tasks:
+            yield from (task.steps, task.on_cancel.steps, task.finally_steps)
+
+
+# ------------------------------------------------------------- validity
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_generated_scenarios_round_trip_and_fit_their_kind(kind: str, data: st.DataObject) -> None:
+    scenario = data.draw(scenarios(kind), label="scenario")
+    for label in describe(scenario):
+        event(label)
+    text = scenario.dumps()
+    assert from_json(scenario.to_json()) == scenario
+    assert loads(text) == scenario
+    assert loads(text).dumps() == text
+    assert json.loads(text) == scenario.to_json()
+    check_kind(scenario, kind)
+    assert all(len(steps) <= MAX_STEPS for steps in all_step_lists(scenario))
+
+
+@settings(max_examples=100, deadline=None)
+@given(graph=task_graphs(), max_tasks=st.integers(1, MAX_GRAPH_TASKS), data=st.data())
+def test_task_graphs_are_valid_trees(graph: TaskGraph, max_tasks: int, data: st.DataObject) -> None:
+    scenario = Scenario(calls=(Run(graph),))
+    assert from_json(scenario.to_json()) == scenario
+    # Each task but the main one is spawned once, by a task with a lower index,
+    # and awaited (if at all) by that task only.
+    spawns = [
+        (step.task, index)
+        for index, task in enumerate(graph.tasks)
+        for step in task.all_steps()
+        if isinstance(step, Spawn)
+    ]
+    spawner = dict(spawns)
+    assert sorted(spawner) == [child for child, _ in sorted(spawns)] == list(range(1, len(graph.tasks)))
+    assert all(parent < child for child, parent in spawns)
+    for index, task in enumerate(graph.tasks):
+        assert all(spawner[s.task] == index for s in task.all_steps() if isinstance(s, Await))
+    smaller = data.draw(task_graphs(max_tasks), label="smaller")
+    assert 1 <= len(smaller.tasks) <= max_tasks
+
+
+def _edit_spawn(scenario: Scenario, run_index: int, task_index: int, step: Spawn, duplicate: bool) -> dict:
+    """The scenario's JSON with ``step`` removed from (or repeated in) the task list that holds it."""
+    doc = scenario.to_json()
+    task = doc["calls"][run_index]["main"]["tasks"][task_index]
+    plain = {"op": "spawn", "task": step.task}
+    holders = [task["steps"], task.get("finally", []), task.get("on_cancel", {}).get("steps", [])]
+    holder = next(steps for steps in holders if plain in steps)
+    if duplicate:
+        holder.append(plain)
+    else:
+        holder.remove(plain)
+    return doc
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenario=scenarios(), data=st.data())
+def test_every_spawn_is_needed_and_none_is_repeated(scenario: Scenario, data: st.DataObject) -> None:
+    """Dropping or doubling any spawn of a generated graph makes it invalid: the tree is exact."""
+    top_level_runs = [i for i, call in enumerate(scenario.calls) if isinstance(call, Run)]
+    spawns = [
+        (i, t, step)
+        for i in top_level_runs
+        for t, task in enumerate(scenario.calls[i].main.tasks)
+        for step in task.all_steps()
+        if isinstance(step, Spawn)
+    ]
+    if not spawns:
+        return
+    run_index, task_index, step = data.draw(st.sampled_from(spawns), label="spawn")
+    duplicate = data.draw(st.booleans(), label="duplicate")
+    with pytest.raises(ScenarioError, match=r"\$\.calls\[\d+\]\.main\.tasks: task \d+ "):
+        from_json(_edit_spawn(scenario, run_index, task_index, step, duplicate))
+
+
+def test_unknown_kind_and_bad_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown candidate kind 'coroutine'"):
+        scenarios("coroutine")
+    with pytest.raises(ValueError, match="unknown candidate kind"):
+        runner_configs("loops")
+    for bad in (0, MAX_GRAPH_TASKS + 1, True, 2.0):
+        with pytest.raises(ValueError, match="max_tasks"):
+            task_graphs(bad)
+
+
+def test_runner_configs_are_exactly_those_of_the_kind() -> None:
+    debugs = (None, False, True)
+    expected = {
+        "runner": {RunnerConfig(m, d, f) for m in MODES for d in debugs for f in (False, True)},
+        "run": {RunnerConfig("run", d, False) for d in debugs},
+        "loop": {RunnerConfig(m, d, True) for m in MODES for d in debugs},
+    }
+    assert {kind: every_config(kind) for kind in KINDS} == expected
+
+
+def every_config(kind: str) -> set:
+    seen = set()
+
+    @seed(1)
+    @settings(max_examples=300, database=None, phases=[Phase.generate], deadline=None)
+    @given(runner_configs(kind))
+    def collect(config: RunnerConfig) -> None:
+        seen.add(config)
+
+    collect()
+    return seen
+
+
+def test_strategies_use_no_randomness_but_hypothesis() -> None:
+    for path in sorted(STRATEGIES_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            bad = [name for name in names if name.split(".")[0] in ("random", "secrets", "numpy", "time", "uuid")]
+            assert not bad, f"{path.name}:{node.lineno} imports {bad}"
+
+
+# -------------------------------------------------------------- describe
+
+
+def test_describe_labels_exactly_what_a_scenario_does() -> None:
+    assert describe(Scenario(calls=(Run(),))) == [
+        "call:run",
+        "context:runner",
+        "debug:none",
+        "handler:propagate",
+        "loop_factory:false",
+        "mode:with",
+        "tasks:1",
+    ]
+    graph = TaskGraph(
+        (
+            TaskSpec((Await(1), Spawn(1), Spawn(2), Cancel(0, "bye"))),
+            TaskSpec((Spawn(3), Cancel(3)), OnCancel("swallow", 1)),
+            TaskSpec((Cancel(0), Executor(wait=False))),
+            TaskSpec(finally_steps=(Raise("SystemExit"),)),
+        )
+    )
+    scenario = Scenario(
+        RunnerConfig("close", False, True),
+        (Close(), RunObject("lambda"), GetLoop(), Run(graph, "fresh"), GetLoop(), SetVarCall("a"), With()),
+    )
+    assert describe(scenario) == [
+        "await-before-spawn",
+        "call:close",
+        "call:get_loop",
+        "call:run",
+        "call:run_object",
+        "call:set_var",
+        "call:with",
+        "cancel-child",
+        "cancel-main",
+        "cancel-msg",
+        "cancel-self",
+        "close-before-first-use",
+        "close-in-middle",
+        "context:fresh",
+        "debug:false",
+        "executor:nowait",
+        "finally",
+        "get_loop-after-close",
+        "get_loop-after-run",
+        "grandchildren",
+        "handler:propagate",
+        "handler:swallow",
+        "leftover-children",
+        "loop_factory:true",
+        "mode:close",
+        "multi-run",
+        "object:lambda",
+        "raise:SystemExit",
+        "run-after-close",
+        "step:await",
+        "step:cancel",
+        "step:executor",
+        "step:raise",
+        "step:spawn",
+        "tasks:4",
+    ]
+
+
+# ------------------------------------------------- coverage and proportions
+
+
+@functools.cache
+def sample(kind: str, count: int) -> List[Scenario]:
+    """A fixed, seeded sample of ``count`` scenarios of the kind (cached for the tests below)."""
+    drawn: List[Scenario] = []
+
+    @seed(20240611)
+    @settings(
+        max_examples=count,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(scenarios(kind))
+    def collect(scenario: Scenario) -> None:
+        drawn.append(scenario)
+
+    collect()
+    return drawn
+
+
+def labels_of(scenarios_: List[Scenario]) -> Counter:
+    counts: Counter = Counter()
+    for scenario in scenarios_:
+        counts.update(describe(scenario))
+    return counts
+
+
+def test_every_model_option_is_generated_within_a_few_hundred_examples() -> None:
+    seen = labels_of(sample("runner", 600))
+    wanted = (
+        [f"step:{t.op}" for t in STEP_TYPES]
+        + [f"call:{t.call}" for t in CALL_TYPES]
+        + [f"mode:{mode}" for mode in MODES]
+        + [f"handler:{action}" for action in CANCEL_ACTIONS]
+        + [f"context:{context}" for context in CONTEXTS]
+        + [f"object:{name}" for name in NON_COROUTINES]
+        + [f"raise:{name}" for name in RAISABLE]
+        + [f"tasks:{n}" for n in range(1, MAX_GRAPH_TASKS + 1)]
+        + ["debug:none", "debug:false", "debug:true", "loop_factory:false", "loop_factory:true"]
+        + ["executor:wait", "executor:nowait", "await-catch", "finally", "grandchildren"]
+        + ["cancel-main", "cancel-child", "cancel-self", "cancel-msg", "leftover-children"]
+        + ["spawn-in-finally", "spawn-in-cleanup", "await-before-spawn"]
+        + ["multi-run", "driver-var-before-run", "get_loop-before-run", "get_loop-after-run"]
+        + ["close-before-first-use", "close-in-middle", "close-twice", "run-after-close", "sigint-between-runs"]
+        + ["with-reentry"]
+    )
+    missing = [label for label in wanted if not seen[label]]
+    assert not missing, f"never generated in 600 examples: {missing}"
+
+
+def test_each_kind_generates_what_its_candidate_can_run_and_all_of_it() -> None:
+    run = labels_of(sample("run", 150))
+    assert {label for label in run if label.startswith(("mode:", "loop_factory:", "context:"))} == {
+        "mode:run",
+        "loop_factory:false",
+        "context:runner",
+    }
+    assert all(run[f"object:{name}"] for name in NON_COROUTINES), run
+    loop = labels_of(sample("loop", 150))
+    assert {label for label in loop if label.startswith(("mode:", "loop_factory:"))} == {
+        *(f"mode:{mode}" for mode in MODES),
+        "loop_factory:true",
+    }
+
+
+def test_proportions_are_realistic() -> None:
+    drawn = sample("runner", 600)
+    seen = labels_of(drawn)
+    n = len(drawn)
+    one_run = sum(1 for s in drawn if len([c for c in iter_calls(s.calls) if isinstance(c, (Run, RunObject))]) == 1)
+    assert one_run >= 0.6 * n, "most scenarios make exactly one run call"
+    assert 0.03 * n <= seen["multi-run"] <= 0.4 * n
+    # The steps that end a run abruptly are rarer than the ordinary exceptions.
+    for rare in ("raise:KeyboardInterrupt", "raise:SystemExit", "step:sigint"):
+        assert seen[rare] < 0.7 * min(seen["raise:ValueError"], seen["raise:RuntimeError"]), (rare, seen)
+    assert seen["call:sigint"] <= 0.1 * n
+    assert seen["handler:propagate"] > max(seen["handler:swallow"], seen["handler:cleanup"])
+    assert seen["context:runner"] > 2 * (seen["context:fresh"] + seen["context:copy"])
+    small = sum(1 for s in drawn for run in s.runs() if len(run.main.tasks) <= 3)
+    assert small >= 0.6 * sum(len(s.runs()) for s in drawn), "most graphs have at most 3 tasks"
+    assert sum(s.size() for s in drawn) / n < 30, "scenarios stay small on average"
+
+
+# ------------------------------------------------------------------ shrinking
+
+
+def minimal(strategy: st.SearchStrategy, condition) -> Scenario:
+    return find(strategy, condition, settings=settings(database=None, max_examples=500), random=random.Random(0))
+
+
+def main_steps(scenario: Scenario):
+    return [step for run in scenario.runs() for task in run.main.tasks for step in task.all_steps()]
+
+
+def test_shrinks_to_the_default_configuration_and_fewer_calls() -> None:
+    close_mode = minimal(scenarios(), lambda s: s.runner.mode == "close")
+    assert close_mode == Scenario(RunnerConfig("close"), (Run(),))
+    assert minimal(scenarios(), lambda s: len(s.runs()) >= 2) == Scenario(RunnerConfig(), (Run(), Run()))
+    assert minimal(scenarios(), lambda s: any(isinstance(c, With) for c in s.calls)) == Scenario(calls=(With(),))
+
+
+def test_shrinks_steps_tasks_and_handlers_away() -> None:
+    raising = minimal(scenarios(), lambda s: any(isinstance(step, Raise) for step in main_steps(s)))
+    assert raising == Scenario(calls=(Run(TaskGraph((TaskSpec((Raise("ValueError"),)),))),))
+    three = minimal(scenarios(), lambda s: any(len(run.main.tasks) >= 3 for run in s.runs()))
+    tree = TaskGraph((TaskSpec((Spawn(1), Spawn(2))), TaskSpec(), TaskSpec()))
+    assert three == Scenario(calls=(Run(tree),))
+    with_finally = minimal(scenarios(), lambda s: "finally" in describe(s))
+    assert with_finally == Scenario(calls=(Run(TaskGraph((TaskSpec(finally_steps=(Yield(),)),))),))
