@@ -120,9 +120,9 @@ def normalize_text(text: str) -> str:
     text = text.split("\n", 1)[0]
     text = _ADDRESS.sub("", text)
     previous = None
-    while previous != text:
-        previous, text = text, _OBJECT_REPR.sub("<…>", text)
-    return text
+    while previous != text:  # innermost reprs first, so nested ones collapse into one
+        previous, text = text, _OBJECT_REPR.sub("\x00", text)
+    return text.replace("\x00", "<…>")
 
 
 def describe_exception(exc: BaseException, depth: int = 0) -> Dict[str, Any]:
@@ -178,7 +178,7 @@ class _Session:
         self.records: List[Dict[str, Any]] = []
         self.current: Dict[str, Any] = {}
         self.hints: Dict[str, List[str]] = {"pending_at_main_exit": []}
-        self.run_labels = {id(run): f"r{i}" for i, run in enumerate(scenario.runs())}
+        self.run_labels = _run_labels(scenario)
         self.runner: Any = None
 
     # ------------------------------------------------------------ driving
@@ -187,6 +187,8 @@ class _Session:
         asyncio.set_event_loop_policy(None)
         self.threads_before = set(threading.enumerate())
         gc_was_enabled = gc.isenabled()
+        # Garbage of an earlier scenario must not be finalized during this one.
+        gc.collect()
         gc.disable()
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -194,9 +196,13 @@ class _Session:
                 self._drive()
                 end = self._end(caught)
         finally:
+            # Reports that come later (e.g. from the next automatic collection)
+            # belong to no observation; the next scenario's first collection
+            # flushes them before it starts recording.
+            self.current = {"log": [], "reports": []}
+            self._restore_process_state()
             if gc_was_enabled:
                 gc.enable()
-            self._restore_process_state()
         return {"calls": self.records, "end": end, "hints": self.hints}
 
     def _drive(self) -> None:
@@ -204,7 +210,7 @@ class _Session:
         if config.mode == "run":
             (call,) = self.scenario.calls
             run = self.target.run_function(config.debug, config.loop_factory, **self._runner_options())
-            self._record(call, "$.calls[0]", lambda: run(self._main_object(call)))
+            self._record(call, "$.calls[0]", lambda: run(self._main_object(call, "$.calls[0]")))
             return
         self.runner = self.target.make_runner(config.debug, config.loop_factory, **self._runner_options())
         if config.mode == "with":
@@ -243,9 +249,9 @@ class _Session:
             if isinstance(call, With):
                 self._with_block(call.calls, call_path)
             else:
-                self._record(call, call_path, self._action(call))
+                self._record(call, call_path, self._action(call, call_path))
 
-    def _action(self, call: Call) -> Callable[[], Any]:
+    def _action(self, call: Call, path: str) -> Callable[[], Any]:
         runner = self.runner
         if isinstance(call, Run):
             context = {
@@ -254,9 +260,9 @@ class _Session:
                 "copy": contextvars.copy_context(),
             }[call.context]
             kwargs = {} if context is None else {"context": context}
-            return lambda: runner.run(self._main_object(call), **kwargs)
+            return lambda: runner.run(self._main_object(call, path), **kwargs)
         if isinstance(call, RunObject):
-            return lambda: runner.run(self._main_object(call))
+            return lambda: runner.run(self._main_object(call, path))
         if isinstance(call, GetLoop):
             return runner.get_loop
         if isinstance(call, Close):
@@ -269,10 +275,10 @@ class _Session:
             return lambda: signal.raise_signal(signal.SIGINT)
         raise TypeError(f"unknown call {call!r}")
 
-    def _main_object(self, call: Call) -> Any:
+    def _main_object(self, call: Call, path: str) -> Any:
         """What ``run`` is handed: the main task's coroutine, or a non-coroutine."""
         if isinstance(call, Run):
-            label = self.run_labels[id(call)]
+            label = self.run_labels[path]
             coroutine = self._task(f"{label}.t0", call.main.tasks, 0)
             self.keep_alive.append(coroutine)
             return coroutine
@@ -553,10 +559,20 @@ class _Session:
         return any(t.is_alive() for t in threading.enumerate() if t not in self.threads_before)
 
     def _end(self, caught: List[warnings.WarningMessage]) -> Dict[str, Any]:
-        """Release everything the program made, collect it, and record the aftermath."""
+        """Release everything the program made, collect it, and record the aftermath.
+
+        Loops a runner left open are closed here, inside the recording, so
+        that what their closing frees is observed the same way every time.
+        """
         end: Dict[str, Any] = {"log": [], "reports": []}
         self.current = end
-        loops = {f"loop{i}": _loop_state(loop) for i, loop in enumerate(self.loops)}
+        end["loops"] = {f"loop{i}": _loop_state(loop) for i, loop in enumerate(self.loops)}
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a leftover handler holds its main task
+        for loop in self.loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
+        self.loops.clear()
         self.tasks.clear()
         self.keep_alive.clear()
         self.runner = None
@@ -566,7 +582,6 @@ class _Session:
         # not behaviour: keep each label's own order, nothing across labels.
         end["log"].sort(key=lambda line: line.split(" ", 1)[0])
         end["reports"].sort(key=repr)
-        end["loops"] = loops
         end["warnings"] = sorted(f"{w.category.__name__}: {normalize_text(str(w.message))}" for w in caught)
         return end
 
@@ -579,6 +594,26 @@ class _Session:
                 loop.close()
         self.loops.clear()
         asyncio.set_event_loop_policy(None)
+
+
+def _run_labels(scenario: Scenario) -> Dict[str, str]:
+    """``r0``, ``r1``, ... for the run calls, keyed by the path the driver gives each call.
+
+    Keyed by position, not identity: a scenario built in Python may hold the
+    same ``Run`` object twice, and each call still is its own run.
+    """
+    labels: Dict[str, str] = {}
+
+    def walk(calls: Tuple[Call, ...], path: str) -> None:
+        for index, call in enumerate(calls):
+            call_path = f"{path}[{index}]"
+            if isinstance(call, With):
+                walk(call.calls, f"{call_path}.calls")
+            elif isinstance(call, Run):
+                labels[call_path] = f"r{len(labels)}"
+
+    walk(scenario.calls, "$.calls")
+    return labels
 
 
 def _agens_unordered(log: List[str]) -> List[str]:
