@@ -42,7 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence reports and exits 3
+    except Exception as exc:
         import traceback
 
         traceback.print_exc()

@@ -39,9 +39,8 @@ def loop_pair():
 def assert_same(pair, scenario):
     result = check(pair, scenario, TIMEOUT_S)
     assert result.status != INVALID, f"the reference could not run {scenario.dumps()}: {result.reference}"
-    assert result.status != DIVERGED, (
-        f"asyncio diverged from the reference on {scenario.dumps()}:\n"
-        + "\n".join(f"  {d}" for d in result.differences)
+    assert result.status != DIVERGED, f"asyncio diverged from the reference on {scenario.dumps()}:\n" + "\n".join(
+        f"  {d}" for d in result.differences
     )
 
 
