@@ -552,11 +552,16 @@ class _Session:
         workers exiting on their own time. A short grace join makes "exiting"
         and "exited" look the same, so only threads that stay alive count.
         """
+        return bool(self._join_new_threads())
+
+    def _join_new_threads(self) -> List[threading.Thread]:
+        """Give threads this scenario started a short grace to end; return those still alive."""
         deadline = time.monotonic() + THREAD_GRACE_S
-        for thread in threading.enumerate():
-            if thread not in self.threads_before and thread is not threading.current_thread():
+        new = [t for t in threading.enumerate() if t not in self.threads_before]
+        for thread in new:
+            if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        return any(t.is_alive() for t in threading.enumerate() if t not in self.threads_before)
+        return [t for t in new if t.is_alive()]
 
     def _end(self, caught: List[warnings.WarningMessage]) -> Dict[str, Any]:
         """Release everything the program made, collect it, and record the aftermath.
@@ -572,6 +577,9 @@ class _Session:
         for loop in self.loops:
             if not loop.is_closed() and not loop.is_running():
                 loop.close()
+        # An executor worker that has just run a job may still hold it, and
+        # through it a task: let exiting workers finish before collecting.
+        self._join_new_threads()
         self.loops.clear()
         self.tasks.clear()
         self.keep_alive.clear()

@@ -1030,6 +1030,7 @@ def finish(caught):
     for loop in loops:
         if not loop.is_closed() and not loop.is_running():
             loop.close()
+    threads_left()  # an executor worker that just ran a job may still hold it (and a task) for a moment
     ended_labels.update((id(t), label) for label, t in tasks.items())
     tasks.clear()
     keep_alive.clear()
