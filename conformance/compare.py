@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from conformance.scenario import Raise, Scenario, Sigint, SigintCall, iter_calls
+from conformance.scenario import Cancel, Raise, Scenario, Sigint, SigintCall, iter_calls
 
 CATEGORIES = (
     "result",
@@ -44,7 +44,9 @@ CATEGORIES = (
 _ARGS_ALWAYS_COMPARED = {"CancelledError", "KeyboardInterrupt", "SystemExit"}
 _CLOSING_CALLS = {"close", "exit"}
 _RUN_ENDED = re.compile(r"r\d+\.t0 exit |\S+ exit raised (KeyboardInterrupt|SystemExit)\(")
-_EXC_IN_LINE = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
+_EXC_IN_LINE = re.compile(
+    r"\b([A-Z]\w*(?:Error|Exception|Warning|Interrupt|Exit))\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)"
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class _Comparison:
                 for step in task.all_steps():
                     if isinstance(step, Raise) and step.arg is not None:
                         self.scenario_args.add(step.arg)
+                    if isinstance(step, Cancel) and step.msg is not None:
+                        self.scenario_args.add(step.msg)
                     self.has_sigint = self.has_sigint or isinstance(step, Sigint)
         self.loop_factory = scenario.runner.loop_factory
         self.mode = scenario.runner.mode
@@ -170,8 +174,10 @@ class _Comparison:
         return [_EXC_IN_LINE.sub(self._message_in_line, line) for line in lines]
 
     def _message_in_line(self, match: re.Match[str]) -> str:
-        text = match.group(2)[1:-1]
-        return match.group(0) if text in self.scenario_args else f"{match.group(1)}(…)"
+        name, text = match.group(1), match.group(2)[1:-1]
+        if name in _ARGS_ALWAYS_COMPARED or text in self.scenario_args:
+            return match.group(0)
+        return f"{name}(…)"
 
     def _reports(self, reports: List[Dict[str, Any]]) -> List[Any]:
         out = []

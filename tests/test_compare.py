@@ -200,3 +200,14 @@ def test_cancellation_messages_are_always_compared(observed):
     index = log.index("r0.t1 cancelled CancelledError()")
     log[index] = "r0.t1 cancelled CancelledError('x')"
     assert primary(LEFTOVERS, observed, changed)[1] == "K-2"
+
+
+def test_cancellation_messages_in_logs_are_compared_even_when_the_runtime_wrote_them(observed):
+    """A CancelledError's args are behaviour (K-2), whoever wrote them; other runtime messages are not."""
+    reference, changed = copy.deepcopy(observed), copy.deepcopy(observed)
+    reference["calls"][1]["log"].append("r0.t9 cancelled CancelledError('from the runtime')")
+    changed["calls"][1]["log"].append("r0.t9 cancelled CancelledError()")
+    assert compare(LEFTOVERS, reference, changed)
+    reference["calls"][1]["log"][-1] = "r0.t9 exit raised RuntimeError('Event loop is closed')"
+    changed["calls"][1]["log"][-1] = "r0.t9 exit raised RuntimeError('loop closed')"
+    assert compare(LEFTOVERS, reference, changed) == []
