@@ -24,7 +24,10 @@ from conformance.targets import KINDS
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_EXAMPLES = 200
-DEFAULT_TIMEOUT_S = 10.0
+#: How scenarios are made: by Hypothesis from ``strategies``, or by the seeded fuzzer (``conformance.fuzz``).
+MODES = ("hypothesis", "fuzz")
+#: Of a ``--budget``, what is kept for writing the reports and stopping the workers.
+BUDGET_MARGIN_S = 0.5
 
 
 class UsageError(Exception):
@@ -32,8 +35,10 @@ class UsageError(Exception):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    started = time.monotonic()
     parser = _parser()
     args = parser.parse_args(argv)
+    args.started = started
     try:
         return args.handler(args)
     except (UsageError, WorkerStartError, ScenarioError) as exc:
@@ -62,12 +67,41 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--examples", type=_positive_int, help=f"scenarios to generate (default {DEFAULT_EXAMPLES})")
     budget.add_argument("--budget", type=_positive_float, metavar="SECONDS", help="time budget, shrinking included")
     run.add_argument("--seed", type=_non_negative_int, help="generation seed (default: random, printed)")
+    run.add_argument(
+        "--mode",
+        choices=MODES,
+        default="hypothesis",
+        help="hypothesis (default: the richer generator) or fuzz (a seeded PRNG: about twice the checks per second)",
+    )
     run.set_defaults(handler=_run)
 
     again = commands.add_parser("replay", help="re-run saved scenarios (a scenario file, a list, or a findings JSON)")
     again.add_argument("file", help="scenario JSON file")
     _target_options(again)
     again.set_defaults(handler=_replay)
+
+    bite = commands.add_parser("selftest", help="run the campaign against every mutant of the catalogue")
+    per_mutant = bite.add_mutually_exclusive_group()
+    per_mutant.add_argument("--budget", type=_positive_float, metavar="SECONDS", help="time budget per mutant")
+    per_mutant.add_argument("--examples", type=_positive_int, help="scenarios per mutant, instead of a time budget")
+    bite.add_argument("--seed", type=_non_negative_int, help="generation seed (default: random, printed)")
+    bite.add_argument("--mutant", action="append", metavar="NAME", help="only this mutant (repeatable)")
+    bite.add_argument("--mode", choices=MODES, default="hypothesis", help="how scenarios are made, as for run")
+    bite.add_argument("--timeout", type=_positive_float, help="per-scenario limit (s; default: adaptive, as for run)")
+    bite.add_argument("--json", metavar="PATH", help="also write the outcomes as JSON")
+    bite.set_defaults(handler=_selftest)
+
+    reach = commands.add_parser(
+        "coverage", help="which spec clauses and reference branches the generated scenarios reach (in-process)"
+    )
+    scenarios = reach.add_mutually_exclusive_group()
+    scenarios.add_argument("--examples", type=_positive_int, help=f"scenarios to generate (default {DEFAULT_EXAMPLES})")
+    scenarios.add_argument("--budget", type=_positive_float, metavar="SECONDS", help="time budget instead")
+    reach.add_argument("--seed", type=_non_negative_int, help="generation seed (default: random, printed)")
+    reach.add_argument("--mode", choices=MODES, default="hypothesis", help="how scenarios are made, as for run")
+    reach.add_argument("--json", metavar="PATH", help="also write the counts and coverage as JSON")
+    reach.add_argument("--spec", type=Path, metavar="PATH", help="the spec whose clauses count (default docs/spec.md)")
+    reach.set_defaults(handler=_coverage)
     return parser
 
 
@@ -79,7 +113,12 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", metavar="PATH", help="findings JSON (default reports/<candidate>.json)")
     parser.add_argument("--report", metavar="PATH", help="Markdown report (default reports/<candidate>.md)")
-    parser.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="per-scenario limit (s)")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        help="per-scenario limit (s; default: adaptive, 20 times the slowest healthy replies, at least 1 s)",
+    )
     parser.add_argument("--strict-messages", action="store_true", help="also compare messages the runtime writes")
 
 
@@ -124,6 +163,7 @@ def _start_pair(args: argparse.Namespace) -> tuple[WorkerPair, Dict[str, Any], D
 
 
 def _run(args: argparse.Namespace) -> int:
+    from conformance.fuzz import Fuzzer
     from strategies import scenarios
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
@@ -131,12 +171,15 @@ def _run(args: argparse.Namespace) -> int:
     pair, candidate_info, reference_info = _start_pair(args)
     with pair:
         progress = _Progress()
+        source = Fuzzer if args.mode == "fuzz" else scenarios
+        # The budget counts from the command's start: starting the workers is part of it.
+        budget = None if args.budget is None else args.budget - (time.monotonic() - args.started) - BUDGET_MARGIN_S
         campaign = Campaign(
             pair,
-            scenarios(candidate_info["kind"]),
+            source(candidate_info["kind"]),
             seed,
             examples=examples,
-            budget_s=args.budget,
+            budget_s=budget,
             timeout_s=args.timeout,
             strict_messages=args.strict_messages,
             progress=progress,
@@ -146,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = {
         "examples": examples,
         "budget_s": args.budget,
+        "mode": args.mode,
         "timeout_s": args.timeout,
         "strict": args.strict_messages,
     }
@@ -159,6 +203,33 @@ def _replay(args: argparse.Namespace) -> int:
         result = replay(pair, scenarios, args.timeout, args.strict_messages)
     settings = {"replayed": args.file, "timeout_s": args.timeout, "strict": args.strict_messages}
     return _finish(args, result, candidate_info, reference_info, settings)
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from conformance import selftest
+
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    try:
+        mutants = selftest.select(args.mutant)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    return selftest.command(mutants, seed, args.budget, args.examples, args.timeout, args.mode, args.json)
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from conformance import clauses, coverage_measure, coverage_report
+    from conformance.fuzz import Fuzzer
+    from strategies import scenarios
+
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
+    # The scenarios `run` makes for its default candidate (asyncio, a runner).
+    source = (Fuzzer if args.mode == "fuzz" else scenarios)("runner")
+    settings = {"examples": examples, "budget_s": args.budget, "mode": args.mode}
+    try:
+        return coverage_report.command(source, seed, examples, args.budget, args.json, args.spec, settings)
+    except (clauses.SpecError, coverage_measure.CoverageUnavailable) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _finish(

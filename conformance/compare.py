@@ -23,7 +23,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from conformance.scenario import Cancel, Raise, Scenario, Sigint, SigintCall, iter_calls
+from conformance.scenario import (
+    Cancel,
+    Group,
+    NestedRun,
+    Raise,
+    Scenario,
+    Sigint,
+    SigintCall,
+    SigintWait,
+    StopLoop,
+    Timeout,
+    iter_calls,
+    walk_steps,
+)
 
 CATEGORIES = (
     "result",
@@ -92,18 +105,35 @@ class _Comparison:
         self.strict = strict_messages
         self.scenario_args: Set[str] = set()
         self.has_sigint = False
+        #: A SIGINT inside a ``timeout`` block or a ``TaskGroup`` (its body or a child): S-4.
+        self.sigint_in_deadline_or_group = False
+        self.stops_loop = False
+        self.nested_runs: Set[str] = set()
         for call in iter_calls(scenario.calls):
             if isinstance(call, SigintCall):
                 self.has_sigint = True
-            for task in getattr(getattr(call, "main", None), "tasks", ()):
+            tasks = getattr(getattr(call, "main", None), "tasks", ())
+            group_children = {c for t in tasks for s in t.all_steps() if _is_taskgroup(s) for c in s.tasks}
+            for index, task in enumerate(tasks):
                 for step in task.all_steps():
                     if isinstance(step, Raise) and step.arg is not None:
                         self.scenario_args.add(step.arg)
                     if isinstance(step, Cancel) and step.msg is not None:
                         self.scenario_args.add(step.msg)
-                    self.has_sigint = self.has_sigint or isinstance(step, Sigint)
+                    if isinstance(step, (Sigint, SigintWait)):
+                        self.has_sigint = True
+                        self.sigint_in_deadline_or_group |= index in group_children
+                    if isinstance(step, (Timeout, Group)) and any(
+                        isinstance(inner, (Sigint, SigintWait)) for inner in walk_steps(step.steps)
+                    ):
+                        self.sigint_in_deadline_or_group = True
+                    self.stops_loop = self.stops_loop or isinstance(step, StopLoop)
+                    if isinstance(step, NestedRun):
+                        self.nested_runs.add(step.how)
         self.loop_factory = scenario.runner.loop_factory
         self.mode = scenario.runner.mode
+        self.sigint_handler = scenario.runner.sigint_handler
+        self.thread = scenario.runner.thread
 
     def run(self, reference: Dict[str, Any], candidate: Dict[str, Any]) -> List[Difference]:
         found: List[Difference] = []
@@ -192,9 +222,14 @@ class _Comparison:
         where = f"{where}.outcome"
         ref_type = ref.get("raised", {}).get("type")
         cand_type = cand.get("raised", {}).get("type")
-        if "KeyboardInterrupt" in (ref_type, cand_type) and self.has_sigint:
+        types = (ref_type, cand_type)
+        if self.sigint_in_deadline_or_group and name == "run" and "KeyboardInterrupt" in types:
+            return Difference("SIGINT", "S-4", where, ref, cand)
+        if "KeyboardInterrupt" in types and self.has_sigint:
             clause = "S-5" if name in _CLOSING_CALLS or name == "sigint" else "R-10"
             return Difference("SIGINT", clause, where, ref, cand)
+        if self.stops_loop and name == "run" and "RuntimeError" in types:
+            return Difference("exception", "R-13", where, ref, cand)
         clause = {
             "run": "R-12",
             "run_object": "R-1",
@@ -226,6 +261,10 @@ class _Comparison:
 
     def _state_difference(self, name: str, where: str, key: str, ref: Any, cand: Any) -> Difference:
         if key == "sigint":
+            if self.thread == "other":
+                return Difference("SIGINT", "I-4", where, ref, cand)
+            if self.sigint_handler != "default":
+                return Difference("SIGINT", "R-6", where, ref, cand)  # a handler it must leave alone
             return Difference("SIGINT", "R-11" if name in ("run", "exit") else "R-6", where, ref, cand)
         if key == "threads":
             return Difference("cleanup", "C-3", where, ref, cand)
@@ -253,6 +292,14 @@ class _Comparison:
         closing = name in _CLOSING_CALLS or (self.mode == "run" and _run_has_ended(ref, index))
         if " debug=" in lines:
             return Difference("event-loop state", "L-5", where, detail_ref, detail_cand)
+        if "sigint custom handler" in lines:
+            return Difference("SIGINT", "R-6", where, detail_ref, detail_cand)  # the runner replaced it, or not
+        if " nested_run " in lines:
+            return Difference(
+                "exception", "R-2" if " nested_run runner" in lines else "A-2", where, detail_ref, detail_cand
+            )
+        if self.sigint_in_deadline_or_group and re.search(r" (timeout\(|taskgroup )", lines):
+            return Difference("SIGINT", "S-4", where, detail_ref, detail_cand)
         if closing:
             # Tasks that received a cancellation on one side only were not
             # cancelled by the other (K-1), whatever they did next.
@@ -294,6 +341,10 @@ class _Comparison:
         ref_warnings, cand_warnings = self._log(ref["warnings"]), self._log(cand["warnings"])
         if ref_warnings != cand_warnings:
             yield Difference("warnings", "R-2", "$.end.warnings", ref_warnings, cand_warnings)
+
+
+def _is_taskgroup(step: Any) -> bool:
+    return isinstance(step, Group) and step.how == "taskgroup"
 
 
 def _leftover_clause(label: str, ref: Dict[str, str], cand: Dict[str, str]) -> str:

@@ -24,6 +24,21 @@ and still have no false positives:
   The observation records enough (``hints``) for the comparison to find the
   order that explains a candidate's run; the reference is always given an
   explicit order so that it is reproducible on its own.
+* Other orders CPython leaves open are fixed or not recorded: a ``TaskGroup``
+  cancels its children in the order they were created (CPython iterates a
+  ``set``, whose order depends on addresses; creation order is one of the
+  orders it allows, and every side gets the same), and what ``asyncio.wait``
+  returns is logged by label, never in set order.
+* A SIGINT "from outside" (``sigint_wait``) comes from a helper process that
+  sends it only while the loop's thread is blocked waiting for I/O, when
+  nothing but that signal can make a task move on, so it lands at a point the
+  scenario decides (``conformance.outside_sigint``).
+* Deadlines are either already over when a wait starts (``0`` s: handled by
+  the next loop iteration) or never come while a scenario runs (a day).
+
+Steps that the running interpreter cannot execute (``TaskGroup``,
+``asyncio.timeout`` and ``uncancel`` need Python 3.11) make ``execute`` raise
+``UnsupportedScenario`` before anything runs: a worker replies with that error.
 
 Observation shape::
 
@@ -36,7 +51,7 @@ Observation shape::
                           "threads": false  # closing calls only}}, ...],
      "end": {"loops": {"loop0": "closed" | "open" | "running"},
              "log": [...], "reports": [...], "warnings": [...]},
-     "hints": {"pending_at_main_exit": [...]}}
+     "hints": {"pending_at_main_exit": [...]}}   # tasks a close() may cancel: _note_possible_leftovers
 
 This module is on the execution side: standard library only, Python 3.9+.
 """
@@ -44,15 +59,18 @@ This module is on the execution side: standard library only, Python 3.9+.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextvars
 import gc
 import re
 import signal
+import sys
 import threading
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from conformance.outside_sigint import OutsideSigint
 from conformance.scenario import (
     CONTEXT_VARS,
     AsyncGen,
@@ -64,6 +82,8 @@ from conformance.scenario import (
     GetLoop,
     GetVar,
     GetVarCall,
+    Group,
+    NestedRun,
     Raise,
     Return,
     Run,
@@ -73,12 +93,17 @@ from conformance.scenario import (
     SetVarCall,
     Sigint,
     SigintCall,
+    SigintWait,
     Spawn,
     Step,
+    StopLoop,
     TaskSpec,
+    Timeout,
+    Uncancel,
     Value,
     With,
     Yield,
+    nested_steps,
 )
 from conformance.targets import Target
 
@@ -86,6 +111,10 @@ from conformance.targets import Target
 EXECUTOR_JOB_LIMIT_S = 10.0
 #: How long exiting threads get to finish before "threads left after close" is read.
 THREAD_GRACE_S = 0.2
+#: A deadline that has passed by the time the wait starts, and one that never comes.
+DEADLINE_S = {"expired": 0, "never": 86400}
+#: The name of the thread that drives the runner in scenarios with ``thread: "other"``.
+RUNNER_THREAD_NAME = "scenario-runner"
 
 _UNSET = "<unset>"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
@@ -101,18 +130,63 @@ _EXCEPTIONS: Dict[str, Callable[..., BaseException]] = {
 }
 
 
+class UnsupportedScenario(Exception):
+    """The running interpreter lacks something the scenario uses; the message names the step."""
+
+
 def execute(scenario: Scenario, target: Target, cancel_order: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Run ``scenario`` under ``target`` in this process; return the observation.
 
     ``cancel_order`` (task labels) is passed to a reference target as the
     order in which to cancel leftover tasks. Without it, a reference target is
     given the order in which the tasks were created, so that the reference is
-    deterministic on its own.
+    deterministic on its own. Raises ``UnsupportedScenario`` (before running
+    anything) if a step needs what this interpreter does not have.
     """
+    check_supported(scenario)
     session = _Session(scenario, target, cancel_order)
     # A fresh context keeps the driver-level context variables of one scenario
     # from leaking into the next; a fresh policy resets the thread's event loop.
     return contextvars.Context().run(session.execute)
+
+
+def check_supported(scenario: Scenario) -> None:
+    """Refuse a scenario with a step this interpreter cannot run (TaskGroup, timeout and uncancel need 3.11)."""
+    needs = {
+        "taskgroup": ("asyncio.TaskGroup", hasattr(asyncio, "TaskGroup")),
+        "timeout": ("asyncio.timeout", hasattr(asyncio, "timeout")),
+        "uncancel": ("Task.uncancel()", hasattr(asyncio.Task, "uncancel")),
+    }
+    for path, step in _steps_with_paths(scenario.calls, "$.calls"):
+        kind = step.how if isinstance(step, Group) else step.op
+        if kind in needs and not needs[kind][1]:
+            version = ".".join(map(str, sys.version_info[:3]))
+            raise UnsupportedScenario(f"{path}: {kind!r} needs {needs[kind][0]}, which Python {version} lacks")
+
+
+def _steps_with_paths(calls: Tuple[Call, ...], path: str) -> Iterator[Tuple[str, Step]]:
+    """Every step of every run call, with its path in the scenario document."""
+    for index, call in enumerate(calls):
+        call_path = f"{path}[{index}]"
+        if isinstance(call, With):
+            yield from _steps_with_paths(call.calls, f"{call_path}.calls")
+        elif isinstance(call, Run):
+            for number, task in enumerate(call.main.tasks):
+                task_path = f"{call_path}.main.tasks[{number}]"
+                for section, steps in (
+                    ("steps", task.steps),
+                    ("on_cancel.steps", task.on_cancel.steps),
+                    ("finally", task.finally_steps),
+                ):
+                    yield from _list_with_paths(steps, f"{task_path}.{section}")
+
+
+def _list_with_paths(steps: Tuple[Step, ...], path: str) -> Iterator[Tuple[str, Step]]:
+    for position, step in enumerate(steps):
+        step_path = f"{path}[{position}]"
+        yield step_path, step
+        inner = "finally" if isinstance(step, AsyncGen) else "steps"
+        yield from _list_with_paths(nested_steps(step), f"{step_path}.{inner}")
 
 
 def normalize_text(text: str) -> str:
@@ -148,9 +222,17 @@ def describe_exception(exc: BaseException, depth: int = 0) -> Dict[str, Any]:
 
 
 def format_exception(exc: BaseException) -> str:
-    """One-line form for the log: ``ValueError('x')``."""
+    """One-line form for the log: ``ValueError('x')``; a group lists its exceptions the same way."""
+    if _is_exception_group(exc):
+        inner = ", ".join(format_exception(e) for e in exc.exceptions)  # type: ignore[attr-defined]
+        return f"{type(exc).__name__}({_normalize_arg(exc.message)!r}, [{inner}])"  # type: ignore[attr-defined]
     args = ", ".join(repr(_normalize_arg(a)) for a in exc.args)
     return f"{type(exc).__name__}({args})"
+
+
+def _is_exception_group(exc: BaseException) -> bool:
+    group_type = getattr(builtins, "BaseExceptionGroup", None)  # 3.11+
+    return group_type is not None and isinstance(exc, group_type)
 
 
 def _normalize_arg(arg: Any) -> Any:
@@ -180,6 +262,8 @@ class _Session:
         self.hints: Dict[str, List[str]] = {"pending_at_main_exit": []}
         self.run_labels = _run_labels(scenario)
         self.runner: Any = None
+        self.outside = OutsideSigint()
+        self.sigint_waits: List[asyncio.Future] = []  # futures of sigint_wait steps waiting now
 
     # ------------------------------------------------------------ driving
 
@@ -193,9 +277,14 @@ class _Session:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self._drive()
+                self._install_sigint_handler()
+                if self.scenario.runner.thread == "other":
+                    self._drive_in_other_thread()
+                else:
+                    self._drive()
                 end = self._end(caught)
         finally:
+            self.outside.close()
             # Reports that come later (e.g. from the next automatic collection)
             # belong to no observation; the next scenario's first collection
             # flushes them before it starts recording.
@@ -204,6 +293,46 @@ class _Session:
             if gc_was_enabled:
                 gc.enable()
         return {"calls": self.records, "end": end, "hints": self.hints}
+
+    def _install_sigint_handler(self) -> None:
+        """The SIGINT handler the program starts with (``sigint_handler``), before any runner exists."""
+        handler = self.scenario.runner.sigint_handler
+        if handler == "custom":
+            signal.signal(signal.SIGINT, self._custom_sigint_handler)
+        elif handler == "ignored":
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _custom_sigint_handler(self, signum: int, frame: Any) -> None:
+        """A user's own Ctrl-C handler: it logs, and releases the ``sigint_wait`` steps (it cancels nothing).
+
+        A runner must leave it alone (R-6). Releasing goes through
+        ``call_soon_threadsafe``, which also wakes a loop blocked in ``select()``.
+        """
+        self.current["log"].append("sigint custom handler")
+        for release in self.sigint_waits:
+            loop = release.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, release, "custom handler")
+
+    def _drive_in_other_thread(self) -> None:
+        """Make the program's calls from a thread that is not the main one (I-4: no SIGINT handling there).
+
+        The thread starts in a fresh context, as the main thread's program does.
+        """
+        failures: List[BaseException] = []
+
+        def drive() -> None:
+            try:
+                contextvars.Context().run(self._drive)
+            except BaseException as exc:  # reported in the main thread
+                failures.append(exc)
+
+        thread = threading.Thread(target=drive, name=RUNNER_THREAD_NAME)
+        self.threads_before.add(thread)
+        thread.start()
+        thread.join()
+        if failures:
+            raise failures[0]
 
     def _drive(self) -> None:
         config = self.scenario.runner
@@ -303,8 +432,14 @@ class _Session:
         record: Dict[str, Any] = {"call": name, "path": path, "log": [], "reports": []}
         self.records.append(record)
         self.current = record
+        if name in ("close", "exit"):
+            self._note_possible_leftovers()
         try:
-            value = action()
+            self.outside.resume()
+            try:
+                value = action()
+            finally:
+                self.outside.pause()
         except BaseException as exc:
             record["outcome"] = {"raised": describe_exception(exc)}
             returned = False
@@ -345,9 +480,7 @@ class _Session:
             return value
         finally:
             if index == 0:
-                self.hints["pending_at_main_exit"] += [
-                    name for name, task in self.tasks.items() if not task.done() and name != label
-                ]
+                self._note_possible_leftovers(exclude=label)
 
     async def _task_body(self, label: str, specs: Tuple[TaskSpec, ...], spec: TaskSpec) -> Value:
         """Body, cancellation handling and ``finally``, as a programmer would write them."""
@@ -355,6 +488,10 @@ class _Session:
             try:
                 returned, value = await self._steps(label, specs, spec.steps, f"{label}.steps")
             except asyncio.CancelledError as exc:
+                if self.scenario.runner.mode == "run":
+                    # The run function closes too: if this is its shutdown, nothing it
+                    # must cancel is done yet (see _note_possible_leftovers).
+                    self._note_possible_leftovers()
                 self.log(label, f"cancelled {format_exception(exc)}")
                 action = spec.on_cancel.action
                 if action == "swallow":
@@ -384,9 +521,7 @@ class _Session:
             elif isinstance(step, Spawn):
                 child = f"{run_label}.t{step.task}"
                 self.log(label, f"spawn {child}")
-                coroutine = self._task(child, specs, step.task)
-                self.keep_alive.append(coroutine)
-                self._register(child, asyncio.ensure_future(coroutine))
+                self._spawn(child, specs, step.task, asyncio.ensure_future)
             elif isinstance(step, Await):
                 await self._await(label, f"{run_label}.t{step.task}", step.catch)
             elif isinstance(step, Cancel):
@@ -408,12 +543,152 @@ class _Session:
             elif isinstance(step, GetVar):
                 self.log(label, f"get {step.var} -> {self.variables[step.var].get(_UNSET)!r}")
             elif isinstance(step, AsyncGen):
-                await self._start_agen(label)
+                await self._start_agen(label, specs, step, f"{path}[{position}].finally")
             elif isinstance(step, Executor):
                 await self._executor(label, step.wait)
+            elif isinstance(step, Group):
+                returned, value = await self._group(label, specs, step, f"{path}[{position}].steps")
+                if returned:
+                    return True, value
+            elif isinstance(step, Timeout):
+                returned, value = await self._timeout(label, specs, step, f"{path}[{position}].steps")
+                if returned:
+                    return True, value
+            elif isinstance(step, Uncancel):
+                task = asyncio.current_task()
+                self.log(label, f"uncancel -> {task.uncancel()}")  # type: ignore[union-attr]
+            elif isinstance(step, StopLoop):
+                self.log(label, "stop_loop")
+                asyncio.get_running_loop().stop()
+            elif isinstance(step, NestedRun):
+                self._nested_run(label, step.how)
+            elif isinstance(step, SigintWait):
+                await self._sigint_wait(label)
             else:
                 raise TypeError(f"unknown step {step!r}")
         return False, None
+
+    def _spawn(
+        self, child: str, specs: Tuple[TaskSpec, ...], index: int, create: Callable[[Any], asyncio.Task]
+    ) -> asyncio.Task:
+        """Create task ``index`` of the graph with ``create`` (a loop's or a TaskGroup's) and label it."""
+        coroutine = self._task(child, specs, index)
+        self.keep_alive.append(coroutine)
+        task = create(coroutine)
+        self._register(child, task)
+        return task
+
+    async def _group(self, label: str, specs: Tuple[TaskSpec, ...], step: Group, path: str) -> Tuple[bool, Value]:
+        """Spawn the group's children and wait for them as ``step.how`` says; log the outcome."""
+        run_label = label.rsplit(".", 1)[0]
+        children = [f"{run_label}.t{index}" for index in step.tasks]
+        name = group_name(step)
+        self.log(label, f"{name} [{', '.join(children)}]")
+        try:
+            if step.how == "taskgroup":
+                async with _task_group() as group:
+                    for child, index in zip(children, step.tasks):
+                        self._spawn(child, specs, index, group.create_task)
+                    returned, value = await self._steps(label, specs, step.steps, path)
+                return returned, value
+            tasks = [
+                self._spawn(child, specs, index, asyncio.ensure_future) for child, index in zip(children, step.tasks)
+            ]
+            if step.how == "gather":
+                results = await asyncio.gather(*tasks, return_exceptions=step.return_exceptions)
+                outcome = "[" + ", ".join(_result_text(result) for result in results) + "]"
+            elif step.how == "wait":
+                done, _ = await asyncio.wait(tasks, return_when=step.return_when.upper())
+                # Sets: by label, in the group's own order, never in set order.
+                finished = [child for child, task in zip(children, tasks) if task in done]
+                unfinished = [child for child, task in zip(children, tasks) if task not in done]
+                outcome = f"done [{', '.join(finished)}] pending [{', '.join(unfinished)}]"
+            elif step.how == "shield":
+                outcome = repr(await asyncio.shield(tasks[0]))
+            else:
+                outcome = repr(await asyncio.wait_for(tasks[0], DEADLINE_S[step.deadline]))
+        except Exception as exc:
+            self.log(label, f"{name} raised {format_exception(exc)}")
+            if not step.catch:
+                raise
+            return False, None
+        except BaseException as exc:
+            self.log(label, f"{name} raised {format_exception(exc)}")
+            raise
+        self.log(label, f"{name} -> {outcome}")
+        return False, None
+
+    async def _timeout(self, label: str, specs: Tuple[TaskSpec, ...], step: Timeout, path: str) -> Tuple[bool, Value]:
+        """``async with asyncio.timeout(...)`` around the nested steps; logs only what leaves it raising."""
+        name = f"timeout({step.deadline})"
+        self.log(label, name)
+        try:
+            async with asyncio.timeout(DEADLINE_S[step.deadline]):  # type: ignore[attr-defined]
+                return await self._steps(label, specs, step.steps, path)
+        except Exception as exc:
+            self.log(label, f"{name} raised {format_exception(exc)}")
+            if not step.catch:
+                raise
+            return False, None
+        except BaseException as exc:
+            self.log(label, f"{name} raised {format_exception(exc)}")
+            raise
+
+    def _nested_run(self, label: str, how: str) -> None:
+        """Call ``run`` inside the running loop (R-2, A-2) with a coroutine that must never start."""
+        coroutine = _nested_main()
+        self.keep_alive.append(coroutine)
+        self.log(label, f"nested_run {how}")
+        if how == "runner":
+            run = self.runner.run
+        else:
+            config = self.scenario.runner
+            run = self.target.run_function(config.debug, config.loop_factory, **self._runner_options())
+        try:
+            value = run(coroutine)
+        except Exception as exc:
+            self.log(label, f"nested_run {how} raised {format_exception(exc)}")
+        else:
+            self.log(label, f"nested_run {how} -> {self._value(value)!r}")
+
+    async def _sigint_wait(self, label: str) -> None:
+        """Wait until a SIGINT from another process, sent while the loop is idle, releases this task.
+
+        The runner's handler releases it by cancelling the main task (this is
+        always the main task), a custom handler by resolving the future, the
+        default one by raising ``KeyboardInterrupt`` in the loop. Under
+        ``SIG_IGN`` nothing could, so the step is skipped.
+        """
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            self.log(label, "sigint_wait skipped: SIGINT is ignored")
+            return
+        if not self.outside.start():
+            self.log(label, "sigint_wait skipped: the loop cannot be watched from outside here")
+            return
+        release = asyncio.get_running_loop().create_future()
+        self.sigint_waits.append(release)
+        self.log(label, "sigint_wait")
+        self.outside.arm()
+        try:
+            await release
+        finally:
+            self.outside.disarm()
+            self.sigint_waits.remove(release)
+        self.log(label, "sigint_wait released")
+
+    def _note_possible_leftovers(self, exclude: str = "") -> None:
+        """Record the tasks not done now: a runner's ``close()`` may be about to cancel them (hints).
+
+        The comparison tries the orders CPython allows for the tasks ``close()``
+        cancels (K-2); it needs to know which those may be. Noted when the main
+        task exits, when a closing call starts and, in mode ``run`` (whose one
+        call also closes), when a task sees a cancellation: at the first one
+        that ``close()`` delivers none of the tasks it cancels has finished.
+        A run can end with the main task pending (a ``KeyboardInterrupt`` from
+        a child, ``stop_loop``), so the main task's exit is not enough.
+        """
+        pending = self.hints["pending_at_main_exit"]
+        pending += [name for name, task in self.tasks.items() if not task.done() and name not in pending + [exclude]]
 
     def _register(self, label: str, task: asyncio.Task) -> None:
         self.tasks[label] = task
@@ -444,16 +719,16 @@ class _Session:
         accepted = task.cancel() if msg is None else task.cancel(msg)
         self.log(label, f"cancel {victim} -> {accepted}")
 
-    async def _start_agen(self, label: str) -> None:
+    async def _start_agen(self, label: str, specs: Tuple[TaskSpec, ...], step: AsyncGen, path: str) -> None:
         name = f"{label.split('.')[0]}.g{self.agen_count}"
         self.agen_count += 1
-        agen = self._agen(name)
+        agen = self._agen(name, specs, step.finally_steps, path)
         self.keep_alive.append(agen)
         await agen.__anext__()
         self.log(label, f"agen {name} started")
 
-    async def _agen(self, name: str):  # type: ignore[no-untyped-def]
-        """An async generator left suspended at its first ``yield``, with a ``finally``."""
+    async def _agen(self, name: str, specs: Tuple[TaskSpec, ...], finally_steps: Tuple[Step, ...], path: str):  # type: ignore[no-untyped-def]
+        """An async generator left suspended at its first ``yield``, with a ``finally`` (running ``finally_steps``)."""
         try:
             yield 1
             yield 2
@@ -462,6 +737,7 @@ class _Session:
             raise
         finally:
             self.log(name, "finally")
+            await self._steps(name, specs, finally_steps, path)
 
     async def _executor(self, label: str, wait: bool) -> None:
         """Submit an instant job to the default executor without racing the loop.
@@ -538,6 +814,8 @@ class _Session:
         handler = signal.getsignal(signal.SIGINT)
         if handler is signal.default_int_handler:
             sigint = "default"
+        elif handler == self._custom_sigint_handler:
+            sigint = "custom"
         elif handler in (signal.SIG_IGN, signal.SIG_DFL):
             sigint = signal.Handlers(handler).name
         else:
@@ -584,8 +862,10 @@ class _Session:
         self.tasks.clear()
         self.keep_alive.clear()
         self.runner = None
-        gc.collect()
-        gc.collect()
+        # A second pass collects what finalizers of the first released; when
+        # the first found nothing, no finalizer ran and there is nothing more.
+        if gc.collect():
+            gc.collect()
         # Which of several unreachable objects the collector finalizes first is
         # not behaviour: keep each label's own order, nothing across labels.
         end["log"].sort(key=lambda line: line.split(" ", 1)[0])
@@ -644,6 +924,59 @@ def _agens_unordered(log: List[str]) -> List[str]:
         if line:
             out.append(line)
     return out
+
+
+def group_name(step: Group) -> str:
+    """How a group step names itself in the log: its kind and the option that shapes its outcome."""
+    if step.how == "gather":
+        return "gather(return_exceptions)" if step.return_exceptions else "gather"
+    if step.how == "wait":
+        return f"wait({step.return_when})"
+    if step.how == "wait_for":
+        return f"wait_for({step.deadline})"
+    return step.how
+
+
+def _result_text(result: Any) -> str:
+    """One result of ``gather``: an exception (``return_exceptions``) in log form, a value as its repr."""
+    return format_exception(result) if isinstance(result, BaseException) else repr(result)
+
+
+class _CreationOrderedTasks:
+    """A stand-in for a ``TaskGroup``'s set of tasks that iterates in the order tasks were added.
+
+    ``TaskGroup`` cancels its remaining children by iterating a ``set``, an
+    order CPython leaves open (it follows addresses); this makes it creation
+    order, one of the orders CPython allows, the same on every side.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: Dict[Any, None] = {}
+
+    def add(self, task: Any) -> None:
+        self._tasks[task] = None
+
+    def discard(self, task: Any) -> None:
+        self._tasks.pop(task, None)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._tasks))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def _task_group() -> Any:
+    """An ``asyncio.TaskGroup`` that cancels its children in creation order (see ``_CreationOrderedTasks``)."""
+    group = asyncio.TaskGroup()  # type: ignore[attr-defined]
+    if not isinstance(getattr(group, "_tasks", None), set):
+        raise RuntimeError("asyncio.TaskGroup keeps its tasks in no set: its cancellation order cannot be fixed")
+    group._tasks = _CreationOrderedTasks()
+    return group
+
+
+async def _nested_main() -> None:
+    """The coroutine a ``nested_run`` step hands to ``run``; a conforming runner never starts it."""
 
 
 def _set(variable: contextvars.ContextVar, value: Value) -> None:

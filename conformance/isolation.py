@@ -1,10 +1,9 @@
 """Driver side of process isolation: scenarios never run in the driver.
 
 Each target lives in its own worker process (``python -m conformance.worker``,
-see that module for the protocol). The driver sends one scenario at a time and
-waits for the reply with a deadline, so that whatever a candidate does (hang,
-crash, print, leak threads, mangle signal handlers) becomes an outcome to
-report instead of a broken harness:
+see that module for the protocol). Every request has a deadline, so that
+whatever a candidate does (hang, crash, print, leak threads, mangle signal
+handlers) becomes an outcome to report instead of a broken harness:
 
 * a reply: ``{"id", "observation"}``, ``{"id", "found", "tried"}`` or
   ``{"id", "error", "traceback"}``, possibly with ``"dirty"`` (the worker then
@@ -18,6 +17,14 @@ After HANG, CRASH or a dirty reply the next request starts a fresh worker.
 Workers run in their own session, so a Ctrl-C typed at the driver's terminal
 does not reach them, and killing their process group kills their children.
 
+Requests are pipelined: ``submit`` queues a request and returns at once, and
+the worker reads the next one as soon as it has answered the last, so it never
+waits for the driver (which meanwhile generates and judges scenarios). A
+worker answers in order, so the oldest request in flight is the one running,
+and its deadline counts from the moment the worker got to it. When a worker
+has to go (HANG, CRASH, dirty), the requests queued behind the one that broke
+it are sent again to its replacement: each request gets exactly one result.
+
 Driver side: Python 3.11+, POSIX.
 """
 
@@ -27,6 +34,7 @@ import fcntl
 import json
 import math
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -35,7 +43,8 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,6 +66,8 @@ STDERR_CAP_BYTES = 16 * 1024 * 1024
 MAX_LINE_BYTES = 256 * 1024 * 1024
 #: How often a wait wakes up to police the stderr file.
 POLL_S = 0.25
+#: Bytes written to a worker's input per system call.
+WRITE_CHUNK = 1 << 16
 
 
 class WorkerStartError(Exception):
@@ -163,12 +174,24 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
         return True
 
 
+@dataclass
+class _Request:
+    """A request line in flight: queued for the worker, written to it, or running."""
+
+    id: int
+    line: bytes
+    timeout: float
+    #: Bytes of ``line`` the current worker has been given.
+    written: int = 0
+
+
 class WorkerProcess:
     """One worker process serving one target, restarted as needed.
 
     Not thread-safe; use one per thread. ``execute`` starts the worker lazily;
     ``start`` (or entering the context manager) starts it eagerly so that an
-    unloadable target fails early with ``WorkerStartError``.
+    unloadable target fails early with ``WorkerStartError``. ``submit`` and
+    ``pump`` keep several requests in flight (see the module docstring).
     """
 
     def __init__(
@@ -189,7 +212,9 @@ class WorkerProcess:
         self.start_timeout = start_timeout
         #: The handshake of the current worker: ``{"ready": ..., "python": ..., "pid": ...}``.
         self.info: dict[str, Any] | None = None
-        #: Seconds between sending the last request and its reply (None after HANG or CRASH).
+        #: The ``ready`` part of the first handshake (the target's spec, kind and version).
+        self.ready: dict[str, Any] | None = None
+        #: Seconds the worker spent on the request whose result was taken last (None after HANG or CRASH).
         self.last_elapsed: float | None = None
         #: How many workers were started; every start after the first is a replacement.
         self.starts = 0
@@ -197,9 +222,11 @@ class WorkerProcess:
         self._stderr: IO[bytes] | None = None
         self._buffer = bytearray()
         self._next_id = 0
-        self._pending: int | None = None
-        self._sent_at = 0.0
-        self._timeout = 0.0
+        #: Oldest first: the head is the request the worker is running (or about to).
+        self._inflight: deque[_Request] = deque()
+        self._results: dict[int, tuple[dict, float | None]] = {}
+        #: When the worker got to the head request: its deadline counts from here.
+        self._head_since = 0.0
         self._last_stderr = ""
 
     # -- life cycle
@@ -230,6 +257,8 @@ class WorkerProcess:
             self._spawn()
             self._handshake(time.monotonic() + self.start_timeout)
         assert self.info is not None
+        if self.ready is None:
+            self.ready = self.info["ready"]
         return self.info
 
     def _spawn(self) -> None:
@@ -255,7 +284,6 @@ class WorkerProcess:
         os.set_blocking(proc.stdout.fileno(), False)
         self._proc, self._stderr = proc, stderr
         self._buffer.clear()
-        self._pending = None
         self.info = None
         self.starts += 1
 
@@ -294,7 +322,11 @@ class WorkerProcess:
             raise
 
     def close(self) -> None:
-        """Stop the worker (end of input, then kill its group) and reap it. Idempotent."""
+        """Stop the worker (end of input, then kill its group) and reap it. Idempotent.
+
+        Requests still in flight are dropped.
+        """
+        self._inflight.clear()
         self._terminate(graceful=True)
 
     def __enter__(self) -> WorkerProcess:
@@ -323,10 +355,14 @@ class WorkerProcess:
         return True
 
     def _terminate(self, graceful: bool = False) -> int | None:
-        """Kill the worker's process group and reap the worker; its return code."""
+        """Kill the worker's process group and reap the worker; its return code.
+
+        Requests in flight stay queued, to be sent again to the next worker.
+        """
         proc, self._proc = self._proc, None
-        self._pending = None
         self._buffer.clear()
+        for request in self._inflight:
+            request.written = 0
         if proc is None:
             return None
         assert proc.stdin is not None and proc.stdout is not None
@@ -415,52 +451,91 @@ class WorkerProcess:
             message["expect"] = expect
         return message
 
-    def _send(self, message: dict, timeout: float) -> dict | None:
-        """Start a request; an outcome if it could not be sent, else None (the reply is pending)."""
-        data = memoryview((json.dumps(message, separators=(",", ":")) + "\n").encode("ascii"))
-        self.start()
-        assert self._proc is not None and self._proc.stdin is not None
-        self._reset_stderr()
-        self.last_elapsed = None
-        self._pending = message["id"]
-        self._timeout = timeout
-        self._sent_at = time.monotonic()
-        deadline = self._sent_at + timeout
-        fd = self._proc.stdin.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_WRITE)
-            while data:
-                try:
-                    written = os.write(fd, data)
-                except BlockingIOError:
-                    written = 0
-                except BrokenPipeError:
-                    return self._crash("the worker closed its input", wait=EXIT_GRACE_S)
-                data = data[written:]
-                if data:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return self._hang()
-                    selector.select(remaining)
-        return None
+    def submit(self, message: dict, timeout: float) -> int:
+        """Queue a request (from ``request``) with its deadline; returns its id. Does not wait."""
+        line = (json.dumps(message, separators=(",", ":")) + "\n").encode("ascii")
+        return self._submit_line(message["id"], line, timeout)
 
-    def _receive(self) -> dict | None:
-        """Called when the pipe is readable: the reply or an outcome, or None if more is to come."""
-        if not self._read():
-            return self._crash("the worker closed its output", wait=EXIT_GRACE_S)
-        line = self._pop_line()
-        if line is None:
-            if len(self._buffer) > MAX_LINE_BYTES:
-                return self._garbage(bytes(self._buffer[:200]))
-            return None
-        reply = _parse(line)
-        if reply is None or reply.get("id") != self._pending:
-            return self._garbage(line)
-        self.last_elapsed = time.monotonic() - self._sent_at
-        self._pending = None
-        if "dirty" in reply:
-            self._terminate(graceful=True)
+    def submit_scenario(self, scenario_field: bytes, timeout: float) -> int:
+        """Queue a plain run of a scenario already encoded by ``encode_scenario``; returns its id."""
+        self._next_id += 1
+        line = b'{"id":%d,"scenario":%s}\n' % (self._next_id, scenario_field)
+        return self._submit_line(self._next_id, line, timeout)
+
+    def _submit_line(self, request_id: int, line: bytes, timeout: float) -> int:
+        if not self._inflight:
+            # An idle worker: what it writes from now on belongs to this request.
+            self._reset_stderr()
+            self._head_since = time.monotonic()
+        self._inflight.append(_Request(request_id, line, timeout))
+        try:
+            self._flush()
+        except BaseException:
+            self._abandon()  # no worker would start, or we were interrupted mid-write
+            raise
+        return request_id
+
+    def done(self, request_id: int) -> bool:
+        return request_id in self._results
+
+    def result(self, request_id: int) -> dict:
+        """The reply or outcome of a finished request (once: it is forgotten); sets ``last_elapsed``."""
+        reply, self.last_elapsed = self._results.pop(request_id)
         return reply
+
+    def _flush(self) -> None:
+        """Give the worker what its input pipe takes of the queued requests, starting a worker if none runs."""
+        if not self._inflight:
+            return
+        if self._proc is None:
+            self.start()
+            self._head_since = time.monotonic()
+        assert self._proc is not None and self._proc.stdin is not None
+        fd = self._proc.stdin.fileno()
+        for request in list(self._inflight):
+            while request.written < len(request.line):
+                chunk = memoryview(request.line)[request.written : request.written + WRITE_CHUNK]
+                try:
+                    request.written += os.write(fd, chunk)
+                except BlockingIOError:
+                    return
+                except BrokenPipeError:
+                    self._finish_head(self._crash("the worker closed its input", wait=EXIT_GRACE_S))
+                    return
+
+    def _unwritten(self) -> bool:
+        return bool(self._inflight) and self._inflight[-1].written < len(self._inflight[-1].line)
+
+    def _finish_head(self, result: dict, elapsed: float | None = None) -> None:
+        """The head request is over: file its result; the worker moves on to the next one."""
+        request = self._inflight.popleft()
+        self._results[request.id] = (result, elapsed)
+        self._head_since = time.monotonic()
+
+    def _receive(self) -> None:
+        """Called when the pipe is readable: file every reply it holds, or the outcome of a broken worker."""
+        if not self._read():
+            self._finish_head(self._crash("the worker closed its output", wait=EXIT_GRACE_S))
+            return
+        while self._inflight:
+            line = self._pop_line()
+            if line is None:
+                if len(self._buffer) > MAX_LINE_BYTES:
+                    self._finish_head(self._garbage(bytes(self._buffer[:200])))
+                return
+            reply = _parse(line)
+            if reply is None or reply.get("id") != self._inflight[0].id:
+                self._finish_head(self._garbage(line))
+                return
+            self._finish_head(reply, time.monotonic() - self._head_since)
+            if "dirty" in reply:
+                # The worker exits after a dirty reply; what was queued behind it goes to a fresh one.
+                self._terminate(graceful=True)
+                return
+
+    def _check_deadline(self, now: float) -> None:
+        if self._inflight and self._proc is not None and now >= self._deadline():
+            self._finish_head(self._hang())
 
     def _garbage(self, line: bytes) -> dict:
         return self._crash(f"not a reply on the protocol channel: {line[:200].decode('utf-8', 'replace')!r}")
@@ -481,17 +556,28 @@ class WorkerProcess:
         }
 
     def _hang(self) -> dict:
+        timeout = self._inflight[0].timeout
         self._terminate()
-        return {"outcome": "HANG", "timeout_s": self._timeout, "stderr_tail": self._last_stderr}
+        return {"outcome": "HANG", "timeout_s": timeout, "stderr_tail": self._last_stderr}
 
     def _deadline(self) -> float:
-        return self._sent_at + self._timeout
+        return self._head_since + self._inflight[0].timeout
+
+    def _abandon(self) -> None:
+        """Forget every request in flight or answered; kill the worker if it was running one (its state is unknown)."""
+        self._results.clear()
+        if self._inflight:
+            self._inflight.clear()
+            if self._proc is not None:
+                self._terminate()
 
     def supports(self, scenario: Any) -> bool:
         """Whether this worker's target can run ``scenario`` (a ``Scenario``, its JSON object or text)."""
-        kind = self.start()["ready"]["kind"]
+        if self.ready is None:
+            self.start()
+        assert self.ready is not None
         config = _scenario(scenario).runner
-        return supports(kind, config.mode, config.loop_factory)
+        return supports(self.ready["kind"], config.mode, config.loop_factory)
 
     def execute(
         self,
@@ -504,8 +590,79 @@ class WorkerProcess:
 
         With ``orders`` (and ``expect``), the worker runs the scenario once per
         cancellation order and replies ``{"found": order | None, "tried": k}``.
+        Requests submitted earlier are answered first.
         """
-        return _exchange([(self, self.request(scenario_json, orders, expect))], timeout)[0]
+        request_id = self.submit(self.request(scenario_json, orders, expect), timeout)
+        pump([self], lambda: self.done(request_id))
+        return self.result(request_id)
+
+
+def encode_scenario(value: Any) -> bytes:
+    """The ``scenario`` field of a request, encoded once for any number of workers (bytes pass as they are)."""
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "to_json"):
+        value = value.to_json()
+    return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def pump(workers: Sequence[WorkerProcess], until: Callable[[], bool], deadline: float | None = None) -> None:
+    """Serve the workers' pipes and deadlines until ``until()`` holds.
+
+    Or until ``deadline`` (a ``time.monotonic()`` value) passes: a deadline in
+    the past makes one pass that takes what the pipes hold without waiting.
+
+    Writes queued requests as the pipes take them, files replies as they come,
+    and turns a missed deadline into HANG and a dead worker into CRASH; the
+    worker is then replaced, on the next pass, for the requests queued behind.
+    """
+    try:
+        while not until():
+            poller = select.poll()
+            readers: dict[int, WorkerProcess] = {}
+            writers: dict[int, WorkerProcess] = {}
+            first_deadline = math.inf
+            for worker in workers:
+                worker._flush()  # starts a replacement worker where one is needed
+                if not worker._inflight or worker._proc is None:
+                    continue
+                assert worker._proc.stdout is not None and worker._proc.stdin is not None
+                readers[worker._proc.stdout.fileno()] = worker
+                poller.register(worker._proc.stdout.fileno(), select.POLLIN)
+                if worker._unwritten():
+                    writers[worker._proc.stdin.fileno()] = worker
+                    poller.register(worker._proc.stdin.fileno(), select.POLLOUT)
+                first_deadline = min(first_deadline, worker._deadline())
+            if until():
+                return
+            if not readers:
+                if any(worker._inflight for worker in workers):
+                    continue  # a worker broke while being written to: the next pass replaces it
+                raise RuntimeError("waiting for a result that no request in flight will give")
+            now = time.monotonic()
+            wait = min(first_deadline - now, POLL_S)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            for fd, _ in poller.poll(max(0.0, wait) * 1000):
+                if fd in readers:
+                    if readers[fd]._proc is not None:
+                        readers[fd]._receive()
+                elif writers[fd]._proc is not None:
+                    writers[fd]._flush()
+            now = time.monotonic()
+            for worker in readers.values():
+                worker._check_deadline(now)
+                worker._police_stderr()
+            if deadline is not None and now >= deadline:
+                return
+    except BaseException:
+        # Interrupted (Ctrl-C in the driver, or a replacement worker that would
+        # not start): a request may be half written or its reply still to
+        # come, so these workers' state is unknown. Replace them.
+        for worker in workers:
+            if worker._inflight:
+                worker._abandon()
+        raise
 
 
 def _scenario(value: Any) -> Scenario:
@@ -524,56 +681,15 @@ def _parse(line: bytes) -> dict | None:
     return message if isinstance(message, dict) else None
 
 
-def _exchange(requests: list[tuple[WorkerProcess, dict]], timeout: float) -> list[dict]:
-    """Send each worker its request, then wait for all replies under one deadline."""
-    results: list[dict | None] = [None] * len(requests)
-    waiting: dict[int, int] = {}  # index -> fd
-    try:
-        for index, (worker, message) in enumerate(requests):
-            outcome = worker._send(message, timeout)
-            if outcome is not None:
-                results[index] = outcome
-            else:
-                assert worker._proc is not None and worker._proc.stdout is not None
-                waiting[index] = worker._proc.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            for index, fd in waiting.items():
-                selector.register(fd, selectors.EVENT_READ, index)
-            while waiting:
-                deadline = min(requests[index][0]._deadline() for index in waiting)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    for index in list(waiting):
-                        worker = requests[index][0]
-                        if worker._deadline() <= time.monotonic():
-                            selector.unregister(waiting.pop(index))
-                            results[index] = worker._hang()
-                    continue
-                for key, _ in selector.select(min(remaining, POLL_S)):
-                    index = key.data
-                    outcome = requests[index][0]._receive()
-                    if outcome is not None:
-                        selector.unregister(waiting.pop(index))
-                        results[index] = outcome
-                for index in waiting:
-                    requests[index][0]._police_stderr()
-    except BaseException:
-        # Interrupted (Ctrl-C in the driver, or a replacement worker that would
-        # not start): a request may be half written or its reply still to
-        # come, so these workers' state is unknown. Replace them.
-        for worker, _ in requests:
-            if worker._pending is not None:
-                worker._terminate()
-        raise
-    assert all(result is not None for result in results)
-    return results  # type: ignore[return-value]
-
-
 class WorkerPair:
     """A reference worker and a candidate worker, run side by side.
 
     ``reference`` and ``candidate`` are ``WorkerProcess`` objects or target
-    specs (then ``options`` go to both ``WorkerProcess`` constructors).
+    specs (then ``options`` go to both ``WorkerProcess`` constructors). They
+    are separate processes, each importing only its own target: a candidate
+    that patches the interpreter as it is imported (nest_asyncio, gevent,
+    trio-asyncio) never shares a process with the reference, and neither do
+    their replacements.
     """
 
     def __init__(self, reference: WorkerProcess | str, candidate: WorkerProcess | str, **options: Any) -> None:
@@ -601,26 +717,61 @@ class WorkerPair:
             raise
         return self.reference.start(), self.candidate.start()
 
-    def check(self, scenario_json: Any, timeout: float) -> tuple[dict, dict]:
-        """Run the scenario on both workers concurrently; ``(reference_reply, candidate_reply)``."""
+    def submit(self, scenario_json: Any, timeout: float) -> tuple[int, int]:
+        """Queue the scenario on both workers; the two request ids, for ``collect``."""
         if self.reference._proc is None or self.candidate._proc is None:
             self.start()
-        reference, candidate = _exchange(
-            [
-                (self.reference, self.reference.request(scenario_json)),
-                (self.candidate, self.candidate.request(scenario_json)),
-            ],
-            timeout,
-        )
-        return reference, candidate
+        field = encode_scenario(scenario_json)
+        return self.reference.submit_scenario(field, timeout), self.candidate.submit_scenario(field, timeout)
+
+    def collect(self, ids: tuple[int, int], deadline: float | None = None) -> tuple[dict, dict] | None:
+        """Both results of ``submit``: waits for them (until ``deadline``: then None, the requests still pending)."""
+        reference_id, candidate_id = ids
+        self.wait(lambda: self.reference.done(reference_id) and self.candidate.done(candidate_id), deadline)
+        if not (self.reference.done(reference_id) and self.candidate.done(candidate_id)):
+            return None
+        return self.reference.result(reference_id), self.candidate.result(candidate_id)
+
+    def wait(self, until: Callable[[], bool], deadline: float | None = None) -> None:
+        """Serve both workers until ``until()`` holds or ``deadline`` (monotonic) passes."""
+        pump((self.reference, self.candidate), until, deadline)
+
+    def check(self, scenario_json: Any, timeout: float) -> tuple[dict, dict]:
+        """Run the scenario on both workers concurrently; ``(reference_reply, candidate_reply)``."""
+        results = self.collect(self.submit(scenario_json, timeout))
+        assert results is not None
+        return results
+
+    def run_candidate(self, scenario_json: Any, timeout: float, deadline: float | None = None) -> dict | None:
+        """Run the scenario on the candidate alone (a re-run); its reply or outcome (None: ``deadline`` passed)."""
+        request_id = self.candidate.submit_scenario(encode_scenario(scenario_json), timeout)
+        self.wait(lambda: self.candidate.done(request_id), deadline)
+        return self.candidate.result(request_id) if self.candidate.done(request_id) else None
 
     def candidate_supports(self, scenario: Any) -> bool:
-        """Whether the candidate's kind of target can run ``scenario`` (starts the candidate)."""
+        """Whether the candidate's kind of target can run ``scenario`` (starts the candidate the first time)."""
         return self.candidate.supports(scenario)
 
-    def search(self, scenario_json: Any, orders: Sequence[Sequence[str]], expect: Any, timeout: float) -> dict:
-        """Whether some cancellation order makes the reference observe ``expect`` (see ``WorkerProcess.execute``)."""
-        return self.reference.execute(scenario_json, timeout, orders=orders, expect=expect)
+    def search(
+        self,
+        scenario_json: Any,
+        orders: Sequence[Sequence[str]],
+        expect: Any,
+        timeout: float,
+        deadline: float | None = None,
+    ) -> dict | None:
+        """Whether some cancellation order makes the reference observe ``expect`` (see ``WorkerProcess.execute``).
+
+        None if ``deadline`` (monotonic) passed first.
+        """
+        request_id = self.reference.submit(self.reference.request(scenario_json, orders, expect), timeout)
+        self.wait(lambda: self.reference.done(request_id), deadline)
+        return self.reference.result(request_id) if self.reference.done(request_id) else None
+
+    def abandon(self) -> None:
+        """Drop every request in flight, killing the workers that were running one."""
+        self.reference._abandon()
+        self.candidate._abandon()
 
     def close(self) -> None:
         try:

@@ -1,7 +1,9 @@
 """Reports: the findings of a campaign as JSON (for machines) and Markdown (for people).
 
 The JSON is deterministic: the same seed and versions give the same bytes
-apart from the ``elapsed_s`` timing field, so two runs can be diffed.
+apart from the ``elapsed_s`` timing field, so two runs can be diffed
+(tests/test_determinism.py does). A ``--budget`` run is the exception: how
+many scenarios fit in the budget depends on the machine.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _group(group: Group, candidate: Dict[str, Any]) -> Dict[str, Any]:
         "differences": [d.to_json() for d in smallest.differences],
         "reference": smallest.reference,
         "candidate": smallest.candidate,
+        "reruns": smallest.reruns,
         "reproducer": render(smallest.scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner")),
     }
 
@@ -108,6 +111,8 @@ def _info(info: Dict[str, Any]) -> str:
 def _markdown_group(number: int, group: Dict[str, Any]) -> List[str]:
     lines = [
         f"### {number}. {group['clause']} — {group['category']} ({group['count']} scenarios)",
+        "",
+        f"The candidate's re-runs of this scenario showed: {', '.join(group['reruns']) or 'not re-run'}.",
         "",
         "Smallest scenario:",
         "",

@@ -42,6 +42,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Set, Tuple
 
+from conformance.interpreter import DEADLINE_S, group_name
+from conformance.outside_sigint import SENDER_PATH
 from conformance.scenario import (
     AsyncGen,
     Await,
@@ -52,6 +54,8 @@ from conformance.scenario import (
     GetLoop,
     GetVar,
     GetVarCall,
+    Group,
+    NestedRun,
     Raise,
     Return,
     Run,
@@ -61,14 +65,20 @@ from conformance.scenario import (
     SetVarCall,
     Sigint,
     SigintCall,
+    SigintWait,
     Spawn,
     Step,
+    StopLoop,
     TaskSpec,
+    Timeout,
+    Uncancel,
     Value,
     With,
     Yield,
     iter_calls,
     loads,
+    nested_steps,
+    spawned_by,
 )
 from conformance.targets import KINDS
 
@@ -281,7 +291,13 @@ class _Renderer:
             "executor": any(isinstance(s, Executor) for s in steps),
             "awaitable": any(isinstance(c, RunObject) and c.object == "awaitable" for c in calls),
             "set_var": any(isinstance(c, SetVarCall) for c in calls),
+            "group": any(isinstance(s, Group) for s in steps),
+            "taskgroup": any(isinstance(s, Group) and s.how == "taskgroup" for s in steps),
+            "nested_run": any(isinstance(s, NestedRun) for s in steps),
+            "sigint_wait": any(isinstance(s, SigintWait) for s in steps),
         }
+        #: id(agen step) -> the name of the async generator function rendered for its ``finally`` steps.
+        self.agen_functions: Dict[int, str] = {}
 
     def _collect_paths(self, calls: Tuple[Call, ...], path: str) -> None:
         for index, call in enumerate(calls):
@@ -305,11 +321,21 @@ class _Renderer:
             ("executor", _EXECUTOR_HELPERS),
             ("awaitable", _AWAITABLE),
             ("set_var", _SET_VAR),
+            ("group", _GROUP_HELPERS),
+            ("taskgroup", _TASK_GROUP),
+            ("nested_run", _NESTED_RUN),
+            ("sigint_wait", _SIGINT_WAIT),
         ):
             if self.uses[use]:
                 code()
                 code()
                 code(helpers.strip("\n"))
+        if self.uses["sigint_wait"]:
+            code()
+            code()
+            code("# The program that sends the SIGINT (conformance/sigint_sender.py), run as a separate process.")
+            code(f"SENDER_SOURCE = r'''{_sender_source()}'''")
+        self._agen_functions(code)
         code()
         code()
         self._tasks(code)
@@ -326,7 +352,9 @@ class _Renderer:
         code(f"Candidate: {cand.description}.")
         code(f"Reference: {ref.description}.")
         config = self.config
-        code(f"Program:   mode {config.mode!r}, debug={config.debug}, loop_factory={config.loop_factory}.")
+        extra = "" if config.sigint_handler == "default" else f", SIGINT handler {config.sigint_handler!r}"
+        extra += "" if config.thread == "main" else ", driven from another thread"
+        code(f"Program:   mode {config.mode!r}, debug={config.debug}, loop_factory={config.loop_factory}{extra}.")
         code(f"Calls:     {summary}.")
         code()
         code("`scenario()` below makes the program's calls; the tasks are the `async def r<run>_t<task>` functions.")
@@ -394,14 +422,14 @@ class _Renderer:
                 code("finally:")
                 with code.indent():
                     code(f'log.append("{label} finally")')
-                    self._steps(code, label, spec.finally_steps, "finally", in_finally=True)
+                    self._steps(code, label, spec.finally_steps, f"{label}.finally", in_finally=True)
             else:
                 self._body_and_handler(code, label, spec)
 
     def _body_and_handler(self, code: _Code, label: str, spec: TaskSpec) -> None:
         code("try:")
         with code.indent():
-            self._steps(code, label, spec.steps, "steps")
+            self._steps(code, label, spec.steps, f"{label}.steps")
         code("except asyncio.CancelledError as cancelled:")
         with code.indent():
             code(f'log.append(f"{label} cancelled {{fmt(cancelled)}}")')
@@ -410,13 +438,17 @@ class _Renderer:
                 code(f"return {_lit(spec.on_cancel.value)}  # on_cancel: swallow")
             elif action == "cleanup":
                 code("# on_cancel: cleanup, then re-raise")
-                if not self._steps(code, label, spec.on_cancel.steps, "cleanup"):
+                if not self._steps(code, label, spec.on_cancel.steps, f"{label}.cleanup"):
                     code("raise")
             else:
                 code("raise  # on_cancel: propagate")
 
-    def _steps(self, code: _Code, label: str, steps: Tuple[Step, ...], section: str, in_finally: bool = False) -> bool:
-        """Straight-line code for a list of steps; True if it ends in ``return`` or ``raise``."""
+    def _steps(self, code: _Code, label: str, steps: Tuple[Step, ...], path: str, in_finally: bool = False) -> bool:
+        """Straight-line code for a list of steps; True if it ends in ``return`` or ``raise``.
+
+        ``path`` names the list as the interpreter does (``r0.t0.steps``, ``r0.t0.cleanup``,
+        ``r0.t0.steps[2].steps``), for the origin of the exceptions the steps raise.
+        """
         run_label = label.split(".")[0]
         spawned: Set[str] = set()  # children certainly registered by now: spawned earlier in this list
         if not steps:
@@ -441,11 +473,7 @@ class _Renderer:
                     code(f'accepted = tasks["{victim}"].cancel({argument})')
                     code(f'log.append(f"{label} cancel {victim} -> {{accepted}}")')
             elif isinstance(step, Raise):
-                argument = "" if step.arg is None else _q(step.arg)
-                origin = f"{label}.{section}[{position}]"
-                code(f'exc = from_step({_EXCEPTION_EXPR[step.exc]}({argument}), "{origin}")')
-                code(f'log.append(f"{label} raise {{fmt(exc)}}")')
-                code("raise exc")
+                self._raise(code, f'"{label}', step, f"{path}[{position}]")
                 return True
             elif isinstance(step, Return):
                 code(f"log.append({_q(f'{label} return {step.value!r}')})")
@@ -461,12 +489,134 @@ class _Renderer:
             elif isinstance(step, GetVar):
                 code(f'log.append(f"{label} get {step.var} -> {{{step.var}.get(UNSET)!r}}")')
             elif isinstance(step, AsyncGen):
-                code(f'await start_agen("{label}")')
+                generator = self.agen_functions.get(id(step), "suspended_agen")
+                code(f'await start_agen("{label}", {generator})')
             elif isinstance(step, Executor):
                 code(f'await executor_job("{label}", wait={step.wait})')
+            elif isinstance(step, Group):
+                self._group(code, label, step, f"{path}[{position}].steps", spawned, in_finally)
+            elif isinstance(step, Timeout):
+                self._timeout(code, label, step, f"{path}[{position}].steps", in_finally)
+            elif isinstance(step, Uncancel):
+                code(f'log.append(f"{label} uncancel -> {{asyncio.current_task().uncancel()}}")')
+            elif isinstance(step, StopLoop):
+                code(f'log.append("{label} stop_loop")')
+                code("asyncio.get_running_loop().stop()")
+            elif isinstance(step, NestedRun):
+                code(f'nested_run("{label}", "{step.how}")')
+            elif isinstance(step, SigintWait):
+                code(f'await sigint_wait("{label}")')
             else:  # pragma: no cover - the model has no other step
                 raise TypeError(f"unknown step {step!r}")
         return False
+
+    @staticmethod
+    def _raise(code: _Code, label_literal: str, step: Raise, origin: str) -> None:
+        """``raise`` of a fresh exception marked with its step; ``label_literal`` opens the log line's literal."""
+        argument = "" if step.arg is None else _q(step.arg)
+        code(f'exc = from_step({_EXCEPTION_EXPR[step.exc]}({argument}), "{origin}")')
+        code(f'log.append(f{label_literal} raise {{fmt(exc)}}")')
+        code("raise exc")
+
+    def _group(self, code: _Code, label: str, step: Group, path: str, spawned: Set[str], in_finally: bool) -> None:
+        """A group step: spawn the children, wait for them as the step says, log the outcome."""
+        run_label = label.split(".")[0]
+        children = [f"{run_label}.t{index}" for index in step.tasks]
+        name = group_name(step)
+        code(f'log.append("{label} {name} [{", ".join(children)}]")')
+        spawned.update(children)
+        if step.how != "taskgroup":
+            for child in children:
+                code(f'tasks["{child}"] = asyncio.ensure_future({_function(child)}())')
+        code("try:")
+        with code.indent():
+            if step.how == "taskgroup":
+                code("async with task_group() as group:")
+                with code.indent():
+                    for child in children:
+                        code(f'tasks["{child}"] = group.create_task({_function(child)}())')
+                    if step.steps:
+                        self._steps(code, label, step.steps, path, in_finally)
+            else:
+                first = f'tasks["{children[0]}"]'
+                if step.how == "gather":
+                    arguments = ", ".join(f'tasks["{child}"]' for child in children)
+                    option = ", return_exceptions=True" if step.return_exceptions else ""
+                    code(f"results = await asyncio.gather({arguments}{option})")
+                elif step.how == "wait":
+                    arguments = ", ".join(f'tasks["{child}"]' for child in children)
+                    code(f"done, _ = await asyncio.wait([{arguments}], return_when=asyncio.{step.return_when.upper()})")
+                elif step.how == "shield":
+                    code(f"value = await asyncio.shield({first})")
+                else:
+                    code(f"value = await asyncio.wait_for({first}, {DEADLINE_S[step.deadline]})")
+        self._wait_handlers(code, label, name, step.catch)
+        if step.how == "taskgroup":
+            return
+        code("else:")
+        with code.indent():
+            if step.how == "gather":
+                code(f'log.append(f"{label} {name} -> {{results_text(results)}}")')
+            elif step.how == "wait":
+                code(f'log.append(f"{label} {name} -> {{done_and_pending(done, {children!r})}}")')
+            else:
+                code(f'log.append(f"{label} {name} -> {{value!r}}")')
+
+    def _timeout(self, code: _Code, label: str, step: Timeout, path: str, in_finally: bool) -> None:
+        name = f"timeout({step.deadline})"
+        code(f'log.append("{label} {name}")')
+        code("try:")
+        with code.indent():
+            code(f"async with asyncio.timeout({DEADLINE_S[step.deadline]}):")
+            with code.indent():
+                self._steps(code, label, step.steps, path, in_finally)
+        self._wait_handlers(code, label, name, step.catch)
+
+    @staticmethod
+    def _wait_handlers(code: _Code, label: str, name: str, catch: bool) -> None:
+        """The ``except`` clauses after a group or timeout: log what leaves it raising; ``catch`` keeps Exceptions."""
+        if catch:
+            code("except Exception as error:  # caught: the step has `catch`")
+            with code.indent():
+                code(f'log.append(f"{label} {name} raised {{fmt(error)}}")')
+        code("except BaseException as error:")
+        with code.indent():
+            code(f'log.append(f"{label} {name} raised {{fmt(error)}}")')
+            code("raise")
+
+    def _agen_functions(self, code: _Code) -> None:
+        """One async generator function per ``agen`` step with ``finally`` steps (the others share one)."""
+        for run in self.scenario.runs():
+            run_label = self.run_labels[id(run)]
+            for index, task in enumerate(run.main.tasks):
+                for path, step in _task_steps_with_paths(task, f"{run_label}.t{index}"):
+                    if isinstance(step, AsyncGen) and step.finally_steps and id(step) not in self.agen_functions:
+                        function = f"agen_{len(self.agen_functions)}"
+                        self.agen_functions[id(step)] = function
+                        code()
+                        code()
+                        code(f"async def {function}(name):")
+                        with code.indent():
+                            code(f'"""The async generator of step {path}: its `finally` block awaits or raises."""')
+                            code("try:")
+                            with code.indent():
+                                code("yield 1")
+                                code("yield 2")
+                            code("except BaseException as exc:")
+                            with code.indent():
+                                code('log.append(f"{name} closed by {type(exc).__name__}")')
+                                code("raise")
+                            code("finally:")
+                            with code.indent():
+                                code('log.append(f"{name} finally")')
+                                for position, inner in enumerate(step.finally_steps):
+                                    if isinstance(inner, Yield):
+                                        code("await asyncio.sleep(0)")
+                                        code('log.append(f"{name} yield")')
+                                    else:
+                                        assert isinstance(inner, Raise)
+                                        self._raise(code, '"{name}', inner, f"{path}.finally[{position}]")
+                                        break  # what follows a raise never runs
 
     @contextlib.contextmanager
     def _if_registered(self, code: _Code, label: str, verb: str, other: str, spawned: Set[str]) -> Iterator[None]:
@@ -580,6 +730,9 @@ class _Renderer:
         code("# " + "-" * 100)
         code()
         code(f'MODE = "{self.config.mode}"')
+        code(f'SIGINT_HANDLER = "{self.config.sigint_handler}"  # the SIGINT handler installed before the runner')
+        code(f'THREAD = "{self.config.thread}"  # the thread that drives the runner')
+        code(f"OUTSIDE_SIGINT = {self.uses['sigint_wait']}  # whether a step waits for a SIGINT from another process")
         code()
         code()
         self._side(code, "reference", self.reference)
@@ -639,6 +792,28 @@ class _Renderer:
             code(line)
 
 
+def _sender_source() -> str:
+    """The text of ``conformance/sigint_sender.py``, which a script embeds (our own code, not scenario data)."""
+    with open(SENDER_PATH, encoding="utf-8") as handle:
+        source = handle.read()
+    if "'''" in source or source.endswith("\\"):
+        raise ReproducerError("conformance/sigint_sender.py cannot be embedded in a raw triple-quoted string")
+    return source
+
+
+def _task_steps_with_paths(spec: TaskSpec, label: str) -> Iterator[Tuple[str, Step]]:
+    """Every step of a task with its path as the interpreter names it (``r0.t0.steps[1].finally``)."""
+    for section, steps in (("steps", spec.steps), ("cleanup", spec.on_cancel.steps), ("finally", spec.finally_steps)):
+        yield from _list_steps_with_paths(steps, f"{label}.{section}")
+
+
+def _list_steps_with_paths(steps: Tuple[Step, ...], path: str) -> Iterator[Tuple[str, Step]]:
+    for position, step in enumerate(steps):
+        yield f"{path}[{position}]", step
+        inner = "finally" if isinstance(step, AsyncGen) else "steps"
+        yield from _list_steps_with_paths(nested_steps(step), f"{path}[{position}].{inner}")
+
+
 def _wrap(text: str, width: int, indent: str) -> str:
     """``text`` broken at spaces into lines of at most ``width`` characters, continued with ``indent``."""
     lines = [""]
@@ -657,8 +832,8 @@ def _parents(specs: Tuple[TaskSpec, ...]) -> Dict[int, int]:
     parents: Dict[int, int] = {}
     for index, spec in enumerate(specs):
         for step in spec.all_steps():
-            if isinstance(step, Spawn):
-                parents[step.task] = index
+            for child in spawned_by(step):
+                parents[child] = index
     return parents
 
 
@@ -684,6 +859,7 @@ def _call_summary(call: Call) -> str:
 _IMPORTS = (
     "argparse",
     "asyncio",
+    "builtins",
     "contextvars",
     "difflib",
     "functools",
@@ -756,10 +932,10 @@ _AGEN_HELPERS = r'''
 agen_numbers = itertools.count()
 
 
-async def start_agen(label):
+async def start_agen(label, generator):
     """Start an async generator with a `finally` and leave it suspended (it stays referenced)."""
     name = f"{label.split('.')[0]}.g{next(agen_numbers)}"
-    agen = keep(suspended_agen(name))
+    agen = keep(generator(name))
     await agen.__anext__()
     log.append(f"{label} agen {name} started")
 
@@ -819,6 +995,163 @@ class Awaitable:
         return (yield from asyncio.sleep(0).__await__()) or "awaitable"
 '''
 
+_GROUP_HELPERS = r'''
+def results_text(results):
+    """What gather returned: exceptions (return_exceptions) in log form, values as their repr."""
+    return "[" + ", ".join(fmt(r) if isinstance(r, BaseException) else repr(r) for r in results) + "]"
+
+
+def done_and_pending(done, labels):
+    """What asyncio.wait returned, by label in the group's order (never in set order)."""
+    finished = [label for label in labels if tasks[label] in done]
+    unfinished = [label for label in labels if tasks[label] not in done]
+    return f"done [{', '.join(finished)}] pending [{', '.join(unfinished)}]"
+'''
+
+_TASK_GROUP = r'''
+class CreationOrderedTasks:
+    """A TaskGroup's set of tasks, iterated in the order the tasks were added.
+
+    TaskGroup cancels its remaining children by iterating a set, an order CPython leaves open (it
+    follows addresses). Creation order is one of the orders it allows; the suite uses it on every
+    side, and so does this script, so that the trace is reproducible.
+    """
+
+    def __init__(self):
+        self._tasks = {}
+
+    def add(self, task):
+        self._tasks[task] = None
+
+    def discard(self, task):
+        self._tasks.pop(task, None)
+
+    def __iter__(self):
+        return iter(list(self._tasks))
+
+    def __len__(self):
+        return len(self._tasks)
+
+
+def task_group():
+    group = asyncio.TaskGroup()
+    group._tasks = CreationOrderedTasks()
+    return group
+'''
+
+_NESTED_RUN = r'''
+async def nested_main():
+    """The coroutine handed to a nested run: a conforming runner never starts it."""
+
+
+def nested_run(label, how):
+    """Call run() from inside the running loop (the runner's, or the asyncio.run-like function)."""
+    coroutine = keep(nested_main())
+    log.append(f"{label} nested_run {how}")
+    run = held[0].run if how == "runner" else run_function
+    try:
+        value = run(coroutine)
+    except Exception as error:
+        log.append(f"{label} nested_run {how} raised {fmt(error)}")
+    else:
+        log.append(f"{label} nested_run {how} -> {describe_value(value)!r}")
+'''
+
+_SIGINT_WAIT = r'''
+class OutsideSigint:
+    """The SIGINT sender (SENDER_SOURCE, another process), on while a step waits and a call is running.
+
+    The sender fires only while this process's main thread is blocked waiting for I/O (the event
+    loop has nothing else to do), once per such wait: where the signal lands does not depend on
+    timing.
+    """
+
+    def __init__(self):
+        self.process = None
+        self.supported = None
+        self.waiting = 0
+        self.in_call = False
+        self.firing = False
+
+    def start(self):
+        if self.supported is None:
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", SENDER_SOURCE, str(os.getpid()), str(threading.get_native_id())],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+                self.supported = self.read() == "ready"
+            except OSError:
+                self.supported = False
+            if not self.supported:
+                self.close()
+        return self.supported
+
+    def arm(self):
+        self.waiting += 1
+        self.update()
+
+    def disarm(self):
+        self.waiting -= 1
+        self.update()
+
+    def resume(self):
+        self.in_call = True
+        self.update()
+
+    def pause(self):
+        self.in_call = False
+        self.update()
+
+    def close(self):
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            process.stdin.write(b"exit\n")
+            process.stdin.flush()
+        except OSError:
+            pass
+        process.stdin.close()
+        process.stdout.close()
+        process.wait(5)
+
+    def update(self):
+        firing = self.waiting > 0 and self.in_call
+        if self.process is None or firing == self.firing:
+            return
+        self.process.stdin.write(b"on\n" if firing else b"off\n")
+        self.process.stdin.flush()
+        if self.read() != "ok":
+            raise RuntimeError("the SIGINT sender stopped answering")
+        self.firing = firing
+
+    def read(self):
+        return self.process.stdout.readline().decode("ascii", "replace").strip()
+
+
+async def sigint_wait(label):
+    """Wait until a SIGINT sent from outside, while the loop is idle, releases this (main) task."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        log.append(f"{label} sigint_wait skipped: SIGINT is ignored")
+        return
+    if not outside.start():
+        log.append(f"{label} sigint_wait skipped: the loop cannot be watched from outside here")
+        return
+    release = asyncio.get_running_loop().create_future()
+    sigint_waits.append(release)
+    log.append(f"{label} sigint_wait")
+    outside.arm()
+    try:
+        await release
+    finally:
+        outside.disarm()
+        sigint_waits.remove(release)
+    log.append(f"{label} sigint_wait released")
+'''
+
 _SET_VAR = r"""
 def set_var(variable, value):
     variable.set(value)  # the Token is not the call's result
@@ -838,7 +1171,74 @@ records = []  # one per call of the program
 loops = []  # every event loop seen, in order of appearance: "loop0", "loop1", ...
 held = []  # the program's runner, kept alive until the end like everything else
 ended_labels = {}  # id(task) -> label, for what garbage collection reports at the end
+sigint_waits = []  # the futures of sigint_wait steps waiting now
+run_function = None  # the side's asyncio.run-like function (for nested runs)
 VERBOSE = True
+
+
+class NoSender:
+    """Stands in for the SIGINT sender when no step waits for a SIGINT from outside."""
+
+    def resume(self):
+        pass
+
+    def pause(self):
+        pass
+
+    def close(self):
+        pass
+
+
+outside = OutsideSigint() if OUTSIDE_SIGINT else NoSender()
+
+
+def custom_sigint_handler(signum, frame):
+    """The program's own Ctrl-C handler (sigint_handler "custom"): it logs, and releases sigint_wait steps."""
+    log.append("sigint custom handler")
+    for release in sigint_waits:
+        loop = release.get_loop()
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(resolve_release, release)
+
+
+def resolve_release(future):
+    if not future.done():
+        future.set_result("custom handler")
+
+
+def install_sigint_handler():
+    """The SIGINT handler the program starts with, installed before any runner exists."""
+    if SIGINT_HANDLER == "custom":
+        signal.signal(signal.SIGINT, custom_sigint_handler)
+    elif SIGINT_HANDLER == "ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_in_new_runner(make_runner, main):
+    """What asyncio.run(main) does, with a runner of the side (for a nested run in modes with/close)."""
+    with make_runner() as runner:
+        return runner.run(main)
+
+
+def run_program(target):
+    """Make the program's calls in the main thread, or in another one (THREAD "other", in a fresh context)."""
+    if THREAD == "main":
+        scenario(target)
+        return
+    failures = []
+
+    def drive():
+        try:
+            contextvars.Context().run(scenario, target)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=drive, name="scenario-runner")
+    threads_before.add(thread)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
 
 
 def normalize_text(text):
@@ -860,7 +1260,9 @@ def normalize_arg(arg):
 
 
 def fmt(exc):
-    """One-line form of an exception: ValueError('x')."""
+    """One-line form of an exception: ValueError('x'); a group lists its exceptions the same way."""
+    if isinstance(exc, getattr(builtins, "BaseExceptionGroup", ())):
+        return f"{type(exc).__name__}({normalize_arg(exc.message)!r}, [{', '.join(map(fmt, exc.exceptions))}])"
     return f"{type(exc).__name__}({', '.join(repr(normalize_arg(arg)) for arg in exc.args)})"
 
 
@@ -941,6 +1343,8 @@ def sigint_state():
     handler = signal.getsignal(signal.SIGINT)
     if handler is signal.default_int_handler:
         return "default"
+    if handler is custom_sigint_handler:
+        return "custom"
     if handler in (signal.SIG_IGN, signal.SIG_DFL):
         return signal.Handlers(handler).name
     return "other"
@@ -1001,7 +1405,11 @@ def call(name, path, action):
     begin(record)
     records.append(record)
     try:
-        value = action()
+        outside.resume()  # an outside SIGINT may come only while the program is inside a call
+        try:
+            value = action()
+        finally:
+            outside.pause()
     except BaseException as exc:
         record["outcome"] = {"raised": describe_exception(exc)}
         returned = False
@@ -1049,14 +1457,17 @@ def finish(caught):
 
 def observe(side):
     """Run the program on one side's runner (or run function); return calls and aftermath."""
+    global run_function
     factory = side()
     if MODE == "run":
-        target = factory
+        target = run_function = factory
     else:
 
         def target():
             held.append(factory())
             return held[0]
+
+        run_function = functools.partial(run_in_new_runner, factory)
 
     asyncio.set_event_loop_policy(None)
     threads_before.update(threading.enumerate())
@@ -1067,12 +1478,14 @@ def observe(side):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            scenario(target)
+            install_sigint_handler()
+            run_program(target)
             end = finish(caught)
     finally:
         global log, reports
         log, reports = [], []  # later reports belong to no record, as in the suite
         restore()
+        outside.close()
     return {"calls": records, "end": end}
 
 

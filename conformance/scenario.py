@@ -13,7 +13,9 @@ Shape (``schema`` 1)::
 
     {"schema": 1,
      "runner": {"mode": "with" | "close" | "run", "debug": null | true | false,
-                "loop_factory": false | true},
+                "loop_factory": false | true,
+                "sigint_handler": "default" | "custom" | "ignored",   (optional, default "default")
+                "thread": "main" | "other"},                          (optional, default "main")
      "calls": [<call>, ...]}
 
 ``mode`` is how the program holds its runner: ``with`` (a ``with Runner() as r``
@@ -27,9 +29,19 @@ graph, ``run_object`` (hand ``run`` something that is not a coroutine),
 ``set_var`` / ``get_var`` (a context variable in the driver's own context) and
 ``sigint`` (raise SIGINT between calls).
 
+``sigint_handler`` is the SIGINT handler installed before the runner is made:
+Python's default one, a custom one (which only logs, and releases
+``sigint_wait`` steps), or ``SIG_IGN``. ``thread`` says which thread drives the
+runner: the main thread, or another one (where a runner handles no SIGINT at
+all, so no step or call may raise one).
+
 A *task graph* is the main coroutine (task 0) and the tasks it and its
 descendants spawn; each task is a list of steps plus what it does when it is
-cancelled and in its ``finally`` block.
+cancelled and in its ``finally`` block. A task is spawned either by a
+``spawn`` step or as one of the children of a ``group`` step (``gather``,
+``wait``, ``TaskGroup``, ``shield``, ``wait_for``). Some steps hold steps of
+their own: the body of a ``timeout`` block, the body of a ``TaskGroup`` and
+the ``finally`` block of an async generator.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +71,19 @@ NON_COROUTINES = ("int", "none", "lambda", "generator", "awaitable")
 MODES = ("with", "close", "run")
 CONTEXTS = ("runner", "fresh", "copy")
 CANCEL_ACTIONS = ("propagate", "swallow", "cleanup")
+SIGINT_HANDLERS = ("default", "custom", "ignored")
+THREADS = ("main", "other")
+
+#: How a ``group`` step waits for the children it spawns.
+GROUP_KINDS = ("gather", "wait", "taskgroup", "shield", "wait_for")
+#: ``asyncio.wait(return_when=...)``, in lower case.
+RETURN_WHEN = ("all_completed", "first_completed", "first_exception")
+#: Deadlines that are deterministic: one that has passed when the wait starts,
+#: and one that never comes while a scenario runs.
+DEADLINES = ("never", "expired")
+#: What a ``nested_run`` step calls from inside the running loop: the program's
+#: runner's ``run()``, or the program's ``asyncio.run``-like function.
+NESTED_RUNS = ("runner", "run")
 
 # Limits keep scenarios small enough to compare exhaustively (the number of
 # leftover tasks bounds the orders the comparison may try) and files sane.
@@ -66,6 +91,8 @@ MAX_TASKS = 8
 MAX_STEPS = 32
 MAX_CALLS = 16
 MAX_STRING = 40
+#: Steps that hold steps (``timeout``, ``group``, ``agen``) nest at most this deep.
+MAX_NESTING = 3
 
 
 class ScenarioError(ValueError):
@@ -155,8 +182,15 @@ class AsyncGen:
 
     The interpreter keeps a reference to it, so only the runner's
     ``shutdown_asyncgens`` (or a missing one) decides when it is finalized.
+    ``finally_steps`` run in its ``finally`` block, inside ``aclose()``: only
+    ``yield`` (awaiting while being finalized) and ``raise`` of an
+    ``Exception`` or a cancellation (an error the loop reports) are allowed
+    there, see ``AGEN_FINALLY_OPS``: a ``KeyboardInterrupt`` would stop the
+    loop part-way through finalizing generators, which ``shutdown_asyncgens``
+    closes in an order CPython leaves open.
     """
 
+    finally_steps: Tuple[Step, ...] = ()
     op: ClassVar[str] = "agen"
 
 
@@ -171,7 +205,108 @@ class Executor:
     op: ClassVar[str] = "executor"
 
 
-Step = Union[Yield, Spawn, Await, Cancel, Raise, Return, Sigint, SetVar, GetVar, AsyncGen, Executor]
+@dataclass(frozen=True)
+class Group:
+    """Spawn the child ``tasks`` together and wait for them the way ``how`` says.
+
+    ``gather``: ``await asyncio.gather(*children, return_exceptions=...)``;
+    ``wait``: ``await asyncio.wait(children, return_when=...)`` (logs which
+    children are done and which pending, by label, never in set order);
+    ``taskgroup``: ``async with asyncio.TaskGroup()``, the children created in
+    it and ``steps`` as the block's body; ``shield``: ``await
+    asyncio.shield(child)``; ``wait_for``: ``await asyncio.wait_for(child,
+    timeout)`` with a ``deadline`` that has passed or never comes. ``catch``
+    keeps an ``Exception`` the wait raises from propagating (a cancellation,
+    ``KeyboardInterrupt`` and ``SystemExit`` always propagate). Options that do
+    not apply to ``how`` keep their defaults (see ``GROUP_OPTIONS``).
+    """
+
+    how: str
+    tasks: Tuple[int, ...]
+    return_exceptions: bool = False
+    return_when: str = "all_completed"
+    deadline: str = "never"
+    catch: bool = False
+    steps: Tuple[Step, ...] = ()
+    op: ClassVar[str] = "group"
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """``async with asyncio.timeout(...)`` around ``steps``: a deadline that has passed or never comes.
+
+    ``catch`` keeps the ``TimeoutError`` (or any ``Exception`` leaving the
+    block) from propagating.
+    """
+
+    deadline: str = "never"
+    catch: bool = False
+    steps: Tuple[Step, ...] = ()
+    op: ClassVar[str] = "timeout"
+
+
+@dataclass(frozen=True)
+class Uncancel:
+    """``asyncio.current_task().uncancel()``; logs the count it returns."""
+
+    op: ClassVar[str] = "uncancel"
+
+
+@dataclass(frozen=True)
+class StopLoop:
+    """``asyncio.get_running_loop().stop()`` from user code (R-13)."""
+
+    op: ClassVar[str] = "stop_loop"
+
+
+@dataclass(frozen=True)
+class NestedRun:
+    """Call ``run`` from inside the running loop with a fresh coroutine (R-2, A-2); logs what it raised.
+
+    ``how`` is ``runner`` (the program's runner's ``run()``; not in mode
+    ``run``, which has no runner object) or ``run`` (the program's
+    ``asyncio.run``-like function; for a Runner class that is ``with
+    Runner() as r: r.run(...)``).
+    """
+
+    how: str = "runner"
+    op: ClassVar[str] = "nested_run"
+
+
+@dataclass(frozen=True)
+class SigintWait:
+    """Block until a SIGINT sent by another process arrives while the loop has nothing else to do.
+
+    The task awaits a future that only the signal can release: the runner's
+    handler cancels the main task (so only the main task may do this), a
+    custom handler resolves the future, the default one raises
+    ``KeyboardInterrupt`` in the loop. A helper process sends the signal only
+    once the loop's thread is blocked waiting for I/O, so where it lands is
+    decided by the scenario, not by timing. See ``conformance.outside``.
+    """
+
+    op: ClassVar[str] = "sigint_wait"
+
+
+Step = Union[
+    Yield,
+    Spawn,
+    Await,
+    Cancel,
+    Raise,
+    Return,
+    Sigint,
+    SetVar,
+    GetVar,
+    AsyncGen,
+    Executor,
+    Group,
+    Timeout,
+    Uncancel,
+    StopLoop,
+    NestedRun,
+    SigintWait,
+]
 STEP_TYPES: Tuple[type, ...] = (
     Yield,
     Spawn,
@@ -184,7 +319,60 @@ STEP_TYPES: Tuple[type, ...] = (
     GetVar,
     AsyncGen,
     Executor,
+    Group,
+    Timeout,
+    Uncancel,
+    StopLoop,
+    NestedRun,
+    SigintWait,
 )
+
+#: The options of a ``group`` step that apply to each ``how`` (the others must keep their defaults).
+GROUP_OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "gather": ("return_exceptions", "catch"),
+    "wait": ("return_when",),
+    "taskgroup": ("catch", "steps"),
+    "shield": ("catch",),
+    "wait_for": ("deadline", "catch"),
+}
+#: Group kinds that wait for exactly one child.
+SINGLE_CHILD_GROUPS = ("shield", "wait_for")
+#: Steps allowed in an async generator's ``finally`` block.
+AGEN_FINALLY_OPS = ("yield", "raise")
+
+
+def nested_steps(step: Step) -> Tuple[Step, ...]:
+    """The steps a step holds (a ``timeout`` or ``TaskGroup`` body, an async generator's ``finally``)."""
+    if isinstance(step, (Group, Timeout)):
+        return step.steps
+    if isinstance(step, AsyncGen):
+        return step.finally_steps
+    return ()
+
+
+def with_nested_steps(step: Step, steps: Tuple[Step, ...]) -> Step:
+    """``step`` holding ``steps`` instead of its own (a step that holds none is returned as it is)."""
+    if isinstance(step, (Group, Timeout)):
+        return dataclasses.replace(step, steps=steps)
+    if isinstance(step, AsyncGen):
+        return dataclasses.replace(step, finally_steps=steps)
+    return step
+
+
+def walk_steps(steps: Tuple[Step, ...]) -> Iterator[Step]:
+    """Every step of a list, depth-first, each step before the steps it holds."""
+    for step in steps:
+        yield step
+        yield from walk_steps(nested_steps(step))
+
+
+def spawned_by(step: Step) -> Tuple[int, ...]:
+    """The tasks a step itself spawns (not those of the steps it holds)."""
+    if isinstance(step, Spawn):
+        return (step.task,)
+    if isinstance(step, Group):
+        return step.tasks
+    return ()
 
 
 # ------------------------------------------------------- tasks and graphs
@@ -212,7 +400,8 @@ class TaskSpec:
     finally_steps: Tuple[Step, ...] = ()
 
     def all_steps(self) -> Tuple[Step, ...]:
-        return self.steps + self.on_cancel.steps + self.finally_steps
+        """Every step of the task, those held by other steps (timeout bodies, ...) included."""
+        return tuple(walk_steps(self.steps + self.on_cancel.steps + self.finally_steps))
 
 
 @dataclass(frozen=True)
@@ -294,11 +483,13 @@ CALL_TYPES: Tuple[type, ...] = (Run, RunObject, GetLoop, Close, With, SetVarCall
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """How the program constructs and holds its runner."""
+    """How the program constructs and holds its runner, and in which thread and SIGINT setting."""
 
     mode: str = "with"
     debug: Optional[bool] = None
     loop_factory: bool = False
+    sigint_handler: str = "default"
+    thread: str = "main"
 
 
 @dataclass(frozen=True)
@@ -362,10 +553,60 @@ def _plain(obj: Any) -> Any:
             del out["on_cancel"]
         if not obj.finally_steps:
             del out["finally"]
+    if isinstance(obj, AsyncGen) and not obj.finally_steps:
+        del out["finally"]  # as before generators had a finally block of steps
+    if isinstance(obj, Group):
+        # The options that apply to its kind, and any other that was set (which the loader refuses).
+        plain = Group(obj.how, obj.tasks)
+        applicable = GROUP_OPTIONS.get(obj.how, ())
+        out = {
+            key: value
+            for key, value in out.items()
+            if key in ("op", "how", "tasks") or key in applicable or getattr(obj, key) != getattr(plain, key)
+        }
+    if isinstance(obj, RunnerConfig):
+        # Left out at their defaults, so that scenarios written before they existed keep their text.
+        for key in ("sigint_handler", "thread"):
+            if out[key] == getattr(RunnerConfig(), key):
+                del out[key]
     return out
 
 
 # -------------------------------------------------------------- loading
+
+
+_STEP_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "yield": (),
+    "spawn": ("task",),
+    "await": ("task", "catch"),
+    "cancel": ("task", "msg"),
+    "raise": ("exc", "arg"),
+    "return": ("value",),
+    "sigint": (),
+    "set_var": ("var", "value"),
+    "get_var": ("var",),
+    "agen": ("finally",),
+    "executor": ("await",),
+    "group": ("how", "tasks", "return_exceptions", "return_when", "deadline", "catch", "steps"),
+    "timeout": ("deadline", "catch", "steps"),
+    "uncancel": (),
+    "stop_loop": (),
+    "nested_run": ("how",),
+    "sigint_wait": (),
+}
+_REQUIRED_STEP_FIELDS: Dict[str, Tuple[str, ...]] = {"group": ("how", "tasks")}
+_ALL_STEP_FIELDS = tuple(sorted({name for names in _STEP_FIELDS.values() for name in names}))
+_ALL_OPS = tuple(t.op for t in STEP_TYPES)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a step list is: the graph's size, whose task it belongs to, how deep it is held, what it may hold."""
+
+    n_tasks: int
+    task: int
+    depth: int = 0
+    ops: Tuple[str, ...] = _ALL_OPS
 
 
 class _Reader:
@@ -373,6 +614,9 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        # The runner configuration decides what some steps may do; read before the calls.
+        self.mode = "with"
+        self.thread = "main"
 
     def fail(self, path: str, message: str) -> ScenarioError:
         return ScenarioError(f"{self.source}: {path}: {message}")
@@ -428,25 +672,14 @@ class _Reader:
 
     # -- steps, tasks, calls
 
-    def step(self, raw: Any, path: str, n_tasks: int) -> Step:
-        op = self.obj(raw, path, ("op",), ("task", "catch", "msg", "exc", "arg", "value", "var", "await"))["op"]
-        op = self.choice(op, f"{path}.op", tuple(t.op for t in STEP_TYPES))
-        fields_by_op = {
-            "yield": (),
-            "spawn": ("task",),
-            "await": ("task", "catch"),
-            "cancel": ("task", "msg"),
-            "raise": ("exc", "arg"),
-            "return": ("value",),
-            "sigint": (),
-            "set_var": ("var", "value"),
-            "get_var": ("var",),
-            "agen": (),
-            "executor": ("await",),
-        }
-        self.obj(raw, path, ("op",), fields_by_op[op])
-        task = lambda low: self.integer(raw.get("task"), f"{path}.task", low, n_tasks - 1)  # noqa: E731
+    def step(self, raw: Any, path: str, where: _Where) -> Step:
+        op = self.obj(raw, path, ("op",), _ALL_STEP_FIELDS)["op"]
+        op = self.choice(op, f"{path}.op", where.ops)
+        self.obj(raw, path, ("op",) + _REQUIRED_STEP_FIELDS.get(op, ()), _STEP_FIELDS[op])
+        task = lambda low: self.integer(raw.get("task"), f"{path}.task", low, where.n_tasks - 1)  # noqa: E731
         var = lambda: self.choice(raw.get("var"), f"{path}.var", CONTEXT_VARS)  # noqa: E731
+        if op in ("sigint", "sigint_wait") and self.thread == "other":
+            raise self.fail(f"{path}.op", "a runner driven from another thread handles no SIGINT: no SIGINT here")
         if op == "yield":
             return Yield()
         if op == "spawn":
@@ -469,14 +702,73 @@ class _Reader:
         if op == "get_var":
             return GetVar(var())
         if op == "agen":
-            return AsyncGen()
-        return Executor(bool(self.boolean(raw.get("await", True), f"{path}.await")))
+            finally_steps = self.nested(raw.get("finally", []), f"{path}.finally", where, AGEN_FINALLY_OPS)
+            for position, inner in enumerate(finally_steps):
+                if isinstance(inner, Raise) and inner.exc in ("KeyboardInterrupt", "SystemExit"):
+                    # It would stop the loop part-way through finalizing the generators, which
+                    # shutdown_asyncgens closes in an order CPython leaves open.
+                    raise self.fail(
+                        f"{path}.finally[{position}].exc", "an async generator's finally may raise only an Exception"
+                    )
+            return AsyncGen(finally_steps)
+        if op == "executor":
+            return Executor(bool(self.boolean(raw.get("await", True), f"{path}.await")))
+        if op == "group":
+            return self.group(raw, path, where)
+        if op == "timeout":
+            return Timeout(
+                self.choice(raw.get("deadline", "never"), f"{path}.deadline", DEADLINES),
+                bool(self.boolean(raw.get("catch", False), f"{path}.catch")),
+                self.nested(raw.get("steps", []), f"{path}.steps", where),
+            )
+        if op == "uncancel":
+            return Uncancel()
+        if op == "stop_loop":
+            return StopLoop()
+        if op == "nested_run":
+            how = self.choice(raw.get("how", "runner"), f"{path}.how", NESTED_RUNS)
+            if how == "runner" and self.mode == "run":
+                raise self.fail(f"{path}.how", "mode 'run' has no runner object; use 'run'")
+            return NestedRun(how)
+        if where.task != 0:
+            raise self.fail(f"{path}.op", "only the main task (task 0) may wait for an outside SIGINT")
+        return SigintWait()
 
-    def steps(self, raw: Any, path: str, n_tasks: int) -> Tuple[Step, ...]:
-        return tuple(self.step(s, f"{path}[{i}]", n_tasks) for i, s in enumerate(self.array(raw, path, MAX_STEPS)))
+    def group(self, raw: Dict[str, Any], path: str, where: _Where) -> Group:
+        how = self.choice(raw["how"], f"{path}.how", GROUP_KINDS)
+        for option in sorted(set(raw) - {"op", "how", "tasks"} - set(GROUP_OPTIONS[how])):
+            raise self.fail(f"{path}.{option}", f"a {how!r} group has no {option!r}")
+        children = self.array(raw["tasks"], f"{path}.tasks", MAX_TASKS - 1)
+        tasks = tuple(self.integer(t, f"{path}.tasks[{i}]", 1, where.n_tasks - 1) for i, t in enumerate(children))
+        if not tasks:
+            raise self.fail(f"{path}.tasks", "a group needs at least one task")
+        if len(set(tasks)) != len(tasks):
+            raise self.fail(f"{path}.tasks", "a group names each task once")
+        if how in SINGLE_CHILD_GROUPS and len(tasks) != 1:
+            raise self.fail(f"{path}.tasks", f"a {how!r} group waits for exactly one task")
+        return Group(
+            how,
+            tasks,
+            bool(self.boolean(raw.get("return_exceptions", False), f"{path}.return_exceptions")),
+            self.choice(raw.get("return_when", "all_completed"), f"{path}.return_when", RETURN_WHEN),
+            self.choice(raw.get("deadline", "never"), f"{path}.deadline", DEADLINES),
+            bool(self.boolean(raw.get("catch", False), f"{path}.catch")),
+            self.nested(raw.get("steps", []), f"{path}.steps", where),
+        )
 
-    def task(self, raw: Any, path: str, n_tasks: int) -> TaskSpec:
+    def nested(self, raw: Any, path: str, where: _Where, ops: Optional[Tuple[str, ...]] = None) -> Tuple[Step, ...]:
+        """The steps held by a step: one level deeper, and possibly only some kinds."""
+        inner = _Where(where.n_tasks, where.task, where.depth + 1, ops or _ALL_OPS)
+        if inner.depth > MAX_NESTING and raw:
+            raise self.fail(path, f"steps that hold steps nest at most {MAX_NESTING} deep")
+        return self.steps(raw, path, inner)
+
+    def steps(self, raw: Any, path: str, where: _Where) -> Tuple[Step, ...]:
+        return tuple(self.step(s, f"{path}[{i}]", where) for i, s in enumerate(self.array(raw, path, MAX_STEPS)))
+
+    def task(self, raw: Any, path: str, n_tasks: int, index: int) -> TaskSpec:
         self.obj(raw, path, ("steps",), ("on_cancel", "finally"))
+        where = _Where(n_tasks, index)
         on_cancel = OnCancel()
         if "on_cancel" in raw:
             oc_path = f"{path}.on_cancel"
@@ -489,19 +781,19 @@ class _Reader:
             on_cancel = OnCancel(
                 action,
                 self.value(oc.get("value"), f"{oc_path}.value"),
-                self.steps(oc.get("steps", []), f"{oc_path}.steps", n_tasks),
+                self.steps(oc.get("steps", []), f"{oc_path}.steps", where),
             )
         return TaskSpec(
-            self.steps(raw["steps"], f"{path}.steps", n_tasks),
+            self.steps(raw["steps"], f"{path}.steps", where),
             on_cancel,
-            self.steps(raw.get("finally", []), f"{path}.finally", n_tasks),
+            self.steps(raw.get("finally", []), f"{path}.finally", where),
         )
 
     def graph(self, raw: Any, path: str) -> TaskGraph:
         tasks_raw = self.array(self.obj(raw, path, ("tasks",))["tasks"], f"{path}.tasks", MAX_TASKS)
         if not tasks_raw:
             raise self.fail(f"{path}.tasks", "a graph needs at least the main task")
-        tasks = tuple(self.task(t, f"{path}.tasks[{i}]", len(tasks_raw)) for i, t in enumerate(tasks_raw))
+        tasks = tuple(self.task(t, f"{path}.tasks[{i}]", len(tasks_raw), i) for i, t in enumerate(tasks_raw))
         check_spawn_tree(tasks, lambda message: self.fail(f"{path}.tasks", message))
         return TaskGraph(tasks)
 
@@ -531,6 +823,8 @@ class _Reader:
                 return GetVarCall(var)
             return SetVarCall(var, self.value(raw.get("value"), f"{path}.value"))
         self.obj(raw, path, ("call",))
+        if kind == "sigint" and self.thread == "other":
+            raise self.fail(f"{path}.call", "a runner driven from another thread handles no SIGINT: no SIGINT here")
         return {"get_loop": GetLoop, "close": Close, "sigint": SigintCall}[kind]()
 
     def calls(self, raw: Any, path: str, mode: str, depth: int = 0) -> Tuple[Call, ...]:
@@ -540,12 +834,15 @@ class _Reader:
         self.obj(raw, "$", ("schema", "runner", "calls"))
         if type(raw["schema"]) is not int or raw["schema"] != SCHEMA_VERSION:
             raise self.fail("$.schema", f"unsupported schema {raw['schema']!r} (this version reads {SCHEMA_VERSION})")
-        r = self.obj(raw["runner"], "$.runner", ("mode",), ("debug", "loop_factory"))
+        r = self.obj(raw["runner"], "$.runner", ("mode",), ("debug", "loop_factory", "sigint_handler", "thread"))
         config = RunnerConfig(
             self.choice(r["mode"], "$.runner.mode", MODES),
             self.boolean(r.get("debug"), "$.runner.debug", nullable=True),
             bool(self.boolean(r.get("loop_factory", False), "$.runner.loop_factory")),
+            self.choice(r.get("sigint_handler", "default"), "$.runner.sigint_handler", SIGINT_HANDLERS),
+            self.choice(r.get("thread", "main"), "$.runner.thread", THREADS),
         )
+        self.mode, self.thread = config.mode, config.thread
         calls = self.calls(raw["calls"], "$.calls", config.mode)
         if config.mode == "run" and len(calls) != 1:
             raise self.fail("$.calls", "mode 'run' needs exactly one run or run_object call")
@@ -558,15 +855,16 @@ def check_spawn_tree(tasks: Tuple[TaskSpec, ...], fail: Callable[[str], Exceptio
     This keeps the graph a tree rooted at the main task, so that no task is dead
     weight and a scenario always means one well-defined program. A task awaits
     only its own children: waits then follow the tree and can never form a
-    cycle, so every scenario terminates under a correct runner.
+    cycle, so every scenario terminates under a correct runner. (A ``spawn``
+    step spawns one task; a ``group`` step spawns each of its tasks.)
     """
     parent: Dict[int, int] = {}
     for index, task in enumerate(tasks):
         for step in task.all_steps():
-            if isinstance(step, Spawn):
-                if step.task in parent:
-                    raise fail(f"task {step.task} is spawned more than once")
-                parent[step.task] = index
+            for child in spawned_by(step):
+                if child in parent:
+                    raise fail(f"task {child} is spawned more than once")
+                parent[child] = index
     for index, task in enumerate(tasks):
         for step in task.all_steps():
             if isinstance(step, Await) and parent.get(step.task) != index:

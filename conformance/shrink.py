@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from conformance.scenario import (
+    AsyncGen,
     Await,
     Call,
     Cancel,
     Executor,
+    Group,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -30,13 +33,19 @@ from conformance.scenario import (
     ScenarioError,
     SetVar,
     SetVarCall,
+    Sigint,
+    SigintWait,
     Spawn,
     Step,
     TaskGraph,
     TaskSpec,
+    Timeout,
     With,
     Yield,
     from_json,
+    nested_steps,
+    spawned_by,
+    with_nested_steps,
 )
 
 
@@ -80,6 +89,8 @@ def variants(scenario: Scenario) -> Iterator[Scenario]:
         dataclasses.replace(config, debug=None),
         dataclasses.replace(config, loop_factory=False),
         dataclasses.replace(config, mode="with") if config.mode == "close" else config,
+        dataclasses.replace(config, sigint_handler="default"),
+        dataclasses.replace(config, thread="main"),
     ):
         if simpler != config:
             yield dataclasses.replace(scenario, runner=simpler)
@@ -118,7 +129,11 @@ def _graph_variants(graph: TaskGraph) -> Iterator[TaskGraph]:
 
 
 def _without_task(graph: TaskGraph, victim: int) -> TaskGraph:
-    """Drop a task, its descendants, and every step that names one of them."""
+    """Drop a task, its descendants, and every step that names one of them.
+
+    A group loses the dropped children; a group left with none goes, and a
+    ``TaskGroup``'s body stays where the group was.
+    """
     doomed = {victim}
     changed = True
     while changed:
@@ -126,7 +141,7 @@ def _without_task(graph: TaskGraph, victim: int) -> TaskGraph:
         for index, task in enumerate(graph.tasks):
             if index in doomed:
                 continue
-            spawner = any(isinstance(s, Spawn) and s.task in doomed for s in task.all_steps())
+            spawner = any(set(spawned_by(s)) & doomed for s in task.all_steps())
             if spawner and index != 0 and _spawned_only_by_doomed(graph, index, doomed):
                 doomed.add(index)
                 changed = True
@@ -134,8 +149,16 @@ def _without_task(graph: TaskGraph, victim: int) -> TaskGraph:
     renumber = {old: new for new, old in enumerate(keep)}
 
     def fix(steps: Tuple[Step, ...]) -> Tuple[Step, ...]:
-        out = []
+        out: List[Step] = []
         for step in steps:
+            step = with_nested_steps(step, fix(nested_steps(step)))
+            if isinstance(step, Group):
+                tasks = tuple(renumber[t] for t in step.tasks if t in renumber)
+                if tasks:
+                    out.append(dataclasses.replace(step, tasks=tasks))
+                else:
+                    out.extend(step.steps)
+                continue
             target = getattr(step, "task", None)
             if target is None:
                 out.append(step)
@@ -156,10 +179,13 @@ def _inline_task(graph: TaskGraph, leaf: int) -> Optional[TaskGraph]:
 
     What the child did now happens in its parent: a different program, but a
     simpler one, and often still diverging the same way (a SIGINT raised by a
-    child is a SIGINT raised by main).
+    child is a SIGINT raised by main). Only a task started by a ``spawn`` step
+    is inlined (a group's children are dropped or simplified instead).
     """
     child = graph.tasks[leaf]
-    if any(isinstance(s, Spawn) for s in child.all_steps()):
+    if any(spawned_by(s) for s in child.all_steps()):
+        return None
+    if any(isinstance(s, Group) and leaf in s.tasks for task in graph.tasks for s in task.all_steps()):
         return None
 
     def splice(steps: Tuple[Step, ...]) -> Tuple[Step, ...]:
@@ -168,7 +194,7 @@ def _inline_task(graph: TaskGraph, leaf: int) -> Optional[TaskGraph]:
             if isinstance(step, Spawn) and step.task == leaf:
                 out.extend(child.steps)
             else:
-                out.append(step)
+                out.append(with_nested_steps(step, splice(nested_steps(step))))
         return tuple(out)
 
     tasks = tuple(
@@ -185,7 +211,7 @@ def _inline_task(graph: TaskGraph, leaf: int) -> Optional[TaskGraph]:
 def _spawned_only_by_doomed(graph: TaskGraph, index: int, doomed: set) -> bool:
     """Whether task ``index`` is spawned from a doomed task (so it would be orphaned)."""
     for parent, task in enumerate(graph.tasks):
-        if any(isinstance(s, Spawn) and s.task == index for s in task.all_steps()):
+        if any(index in spawned_by(s) for s in task.all_steps()):
             return parent in doomed
     return True
 
@@ -206,22 +232,55 @@ def _task_variants(task: TaskSpec) -> Iterator[TaskSpec]:
 
 
 def _step_list_variants(steps: Tuple[Step, ...]) -> Iterator[Tuple[Step, ...]]:
-    # Halves first (fast on long lists), then single steps; a Spawn stays (the
-    # task it starts is removed as a whole instead).
+    # Halves first (fast on long lists), then single steps; a step that spawns
+    # stays (the task it starts is removed as a whole instead).
     if len(steps) >= 4:
         half = len(steps) // 2
-        spawns = lambda chunk: tuple(s for s in chunk if isinstance(s, Spawn))  # noqa: E731
+        spawns = lambda chunk: tuple(s for s in chunk if spawned_by(s))  # noqa: E731
         yield steps[:half] + spawns(steps[half:])
         yield spawns(steps[:half]) + steps[half:]
     for index, step in enumerate(steps):
-        if not isinstance(step, Spawn):
+        if not spawned_by(step):
             yield steps[:index] + steps[index + 1 :]
     for index, step in enumerate(steps):
-        for simpler in _step_variants(step):
-            yield steps[:index] + (simpler,) + steps[index + 1 :]
+        for simpler in _step_replacements(step):
+            yield steps[:index] + simpler + steps[index + 1 :]
+
+
+def _step_replacements(step: Step) -> Iterator[Tuple[Step, ...]]:
+    """What can stand in for one step: simpler steps (several, when a step holding steps is opened up)."""
+    if isinstance(step, Group):
+        # A plain spawn instead of a group of one, then a plainer group, then a smaller body.
+        if len(step.tasks) == 1:
+            yield (Spawn(step.tasks[0]),) + step.steps
+        if step.how == "taskgroup" and step.steps:
+            yield (dataclasses.replace(step, steps=()),) + step.steps
+        plain = Group("gather", step.tasks, steps=())
+        if step.how != "gather":
+            yield (plain,) + step.steps
+        elif step != plain:
+            yield (plain,)
+        if step.catch and step.how != "wait":
+            yield (dataclasses.replace(step, catch=False),)
+    elif isinstance(step, Timeout):
+        yield step.steps
+        if step != Timeout(steps=step.steps):
+            yield (Timeout(steps=step.steps),)
+    elif isinstance(step, AsyncGen) and step.finally_steps:
+        yield (AsyncGen(),)
+    elif isinstance(step, SigintWait):
+        yield (Sigint(),)
+    elif isinstance(step, NestedRun) and step.how != "runner":
+        yield (NestedRun("runner"),)
+    for simpler in _step_variants(step):
+        yield (simpler,)
+    inner = nested_steps(step)
+    for steps in _step_list_variants(inner):
+        yield (with_nested_steps(step, steps),)
 
 
 def _step_variants(step: Step) -> Iterator[Step]:
+    """One simpler step for a step that holds no steps (a Yield in the end)."""
     if isinstance(step, Cancel) and step.msg is not None:
         yield Cancel(step.task)
     elif isinstance(step, Await) and step.catch:
@@ -237,5 +296,5 @@ def _step_variants(step: Step) -> Iterator[Step]:
         yield SetVar(step.var)
     elif isinstance(step, Executor) and not step.wait:
         yield Executor(True)
-    elif not isinstance(step, (Yield, Spawn)):
+    elif not isinstance(step, (Yield, Spawn, Group, Timeout)) and not nested_steps(step):
         yield Yield()

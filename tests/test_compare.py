@@ -17,6 +17,7 @@ from conformance.scenario import (
     AsyncGen,
     Close,
     GetVar,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -25,8 +26,10 @@ from conformance.scenario import (
     Scenario,
     Sigint,
     Spawn,
+    StopLoop,
     TaskGraph,
     TaskSpec,
+    Timeout,
     Yield,
 )
 from conformance.targets import load_target
@@ -211,3 +214,51 @@ def test_cancellation_messages_in_logs_are_compared_even_when_the_runtime_wrote_
     reference["calls"][1]["log"][-1] = "r0.t9 exit raised RuntimeError('Event loop is closed')"
     changed["calls"][1]["log"][-1] = "r0.t9 exit raised RuntimeError('loop closed')"
     assert compare(LEFTOVERS, reference, changed) == []
+
+
+# ------------------------------------------------- task graphs, deadlines and interrupts
+
+
+def observe_new(*tasks: TaskSpec, mode: str = "with", **config):
+    scenario = Scenario(RunnerConfig(mode, **config), (Run(TaskGraph(tasks)),))
+    return scenario, execute(scenario, load_target("asyncio"))
+
+
+def test_run_that_ignores_a_stopped_loop_breaks_r13():
+    scenario, reference = observe_new(TaskSpec((StopLoop(), Yield(), Return(1))))
+    changed = copy.deepcopy(reference)
+    changed["calls"][1]["outcome"] = {"returned": 1}
+    assert primary(scenario, reference, changed) == ("exception", "R-13")
+
+
+@pytest.mark.parametrize("how, clause", [("runner", "R-2"), ("run", "A-2")])
+def test_a_nested_run_that_does_not_refuse_breaks_r2_or_a2(how, clause):
+    scenario, reference = observe_new(TaskSpec((NestedRun(how), Return(1))))
+    changed = copy.deepcopy(reference)
+    log = changed["calls"][1]["log"]
+    log[2] = f"r0.t0 nested_run {how} -> None"
+    assert primary(scenario, reference, changed) == ("exception", clause)
+
+
+def test_a_runner_that_replaces_a_custom_sigint_handler_breaks_r6():
+    scenario, reference = observe_new(TaskSpec((Sigint(), Yield(), Return(1))), sigint_handler="custom")
+    changed = copy.deepcopy(reference)
+    changed["calls"][1]["log"].remove("sigint custom handler")
+    assert primary(scenario, reference, changed) == ("SIGINT", "R-6")
+    restored = copy.deepcopy(reference)
+    restored["calls"][1]["state"]["sigint"] = "default"
+    assert primary(scenario, reference, restored) == ("SIGINT", "R-6")
+
+
+def test_sigint_inside_a_timeout_that_becomes_timeout_error_breaks_s4():
+    scenario, reference = observe_new(TaskSpec((Timeout("expired", False, (Sigint(), Yield())),)))
+    changed = copy.deepcopy(reference)
+    changed["calls"][1]["outcome"] = {"raised": {"type": "TimeoutError", "args": []}}
+    assert primary(scenario, reference, changed) == ("SIGINT", "S-4")
+
+
+def test_a_handler_installed_from_another_thread_breaks_i4():
+    scenario, reference = observe_new(TaskSpec((Return(1),)), thread="other")
+    changed = copy.deepcopy(reference)
+    changed["calls"][1]["state"]["sigint"] = "other"
+    assert primary(scenario, reference, changed) == ("SIGINT", "I-4")

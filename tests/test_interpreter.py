@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from conformance.interpreter import execute, normalize_text
+from conformance.interpreter import UnsupportedScenario, execute, normalize_text
 from conformance.scenario import (
     AsyncGen,
     Await,
@@ -21,6 +21,8 @@ from conformance.scenario import (
     GetLoop,
     GetVar,
     GetVarCall,
+    Group,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -32,9 +34,13 @@ from conformance.scenario import (
     SetVarCall,
     Sigint,
     SigintCall,
+    SigintWait,
     Spawn,
+    StopLoop,
     TaskGraph,
     TaskSpec,
+    Timeout,
+    Uncancel,
     With,
     Yield,
 )
@@ -242,3 +248,223 @@ def test_the_reference_run_twice_gives_the_same_observation():
 def test_normalize_text_drops_addresses_and_reprs():
     text = "a coroutine was expected, got <coroutine object f at 0x7f3a2b1c>\nmore"
     assert normalize_text(text) == "a coroutine was expected, got <…>"
+
+
+# ------------------------------------------------------- task graphs, deadlines, interrupts
+
+
+def log_of(*tasks: TaskSpec, **options):
+    return run_record(observe(*tasks, **options))["log"]
+
+
+def test_gather_logs_results_in_argument_order_and_returns_exceptions():
+    record = run_record(
+        observe(
+            TaskSpec((Group("gather", (1, 2), return_exceptions=True), Return(0))),
+            TaskSpec((Yield(), Yield(), Return(1))),
+            TaskSpec((Raise("ValueError", "two"),)),
+        )
+    )
+    assert "r0.t0 gather(return_exceptions) [r0.t1, r0.t2]" in record["log"]
+    assert "r0.t0 gather(return_exceptions) -> [1, ValueError('two')]" in record["log"]
+    assert record["outcome"] == {"returned": 0}
+
+
+def test_gather_without_return_exceptions_raises_the_first_error_and_leaves_the_others_running():
+    record = run_record(
+        observe(
+            TaskSpec((Group("gather", (1, 2), catch=True), Return(0))),
+            TaskSpec((Yield(), Yield(), Yield())),
+            TaskSpec((Raise("ValueError", "two"),)),
+        )
+    )
+    assert "r0.t0 gather raised ValueError('two')" in record["log"]
+    assert record["tasks"]["r0.t1"] in ("pending", "returned None")
+
+
+def test_wait_logs_done_and_pending_by_label_never_in_set_order():
+    log = log_of(
+        TaskSpec((Group("wait", (1, 2, 3), return_when="first_exception"),)),
+        TaskSpec((Yield(),) * 8),
+        TaskSpec((Yield(), Raise("ValueError"))),
+        TaskSpec((Return(3),)),
+    )
+    assert "r0.t0 wait(first_exception) -> done [r0.t2, r0.t3] pending [r0.t1]" in log
+
+
+def test_taskgroup_cancels_the_other_children_in_creation_order_and_raises_a_group():
+    record = run_record(
+        observe(
+            TaskSpec((Group("taskgroup", (1, 2, 3), catch=True, steps=(Yield(), Yield())), Return("after"))),
+            TaskSpec((Yield(), Yield(), Yield())),
+            TaskSpec((Yield(), Yield(), Yield())),
+            TaskSpec((Raise("ValueError", "child"),)),
+        )
+    )
+    log = record["log"]
+    assert log.index("r0.t1 cancelled CancelledError()") < log.index("r0.t2 cancelled CancelledError()")
+    assert "r0.t0 taskgroup raised ExceptionGroup('unhandled errors in a TaskGroup', [ValueError('child')])" in log
+    assert record["outcome"] == {"returned": "after"}
+
+
+def test_taskgroup_error_shape_reaches_run_with_each_exception_and_its_origin():
+    raised = run_record(
+        observe(
+            TaskSpec((Group("taskgroup", (1, 2)),)),
+            TaskSpec((Raise("ValueError", "a"),)),
+            TaskSpec((Raise("RuntimeError", "b"),)),
+        )
+    )["outcome"]["raised"]
+    assert raised["type"] == "ExceptionGroup"
+    assert [(e["type"], e["origin"]) for e in raised["exceptions"]] == [
+        ("ValueError", "r0.t1.steps[0]"),
+        ("RuntimeError", "r0.t2.steps[0]"),
+    ]
+
+
+def test_shield_keeps_the_child_running_when_the_waiter_is_cancelled():
+    record = run_record(
+        observe(
+            TaskSpec((Spawn(1), Yield(), Cancel(1), Await(1, catch=True))),
+            TaskSpec((Group("shield", (2,)),)),
+            TaskSpec((Yield(), Yield(), Return(2))),
+        )
+    )
+    assert "r0.t1 shield raised CancelledError()" in record["log"]
+    assert record["tasks"]["r0.t1"] == "cancelled"
+    assert "r0.t2 cancelled CancelledError()" not in record["log"] and record["tasks"]["r0.t2"] == "returned 2"
+
+
+@pytest.mark.parametrize(
+    "deadline, line",
+    [("expired", "r0.t0 wait_for(expired) raised TimeoutError()"), ("never", "r0.t0 wait_for(never) -> 1")],
+)
+def test_wait_for_with_a_deadline_that_has_passed_or_never_comes(deadline, line):
+    log = log_of(TaskSpec((Group("wait_for", (1,), deadline=deadline, catch=True),)), TaskSpec((Yield(), Return(1))))
+    assert line in log
+    assert ("r0.t1 start" in log) == (deadline == "never"), "an expired wait_for cancels the child before it starts"
+
+
+def test_timeout_expired_turns_the_cancellation_into_timeout_error_and_never_does_nothing():
+    log = log_of(
+        TaskSpec((Timeout("expired", True, (Yield(), GetVar("a"))), Timeout("never", False, (Yield(),)), Return(1)))
+    )
+    assert log[1:4] == [
+        "r0.t0 timeout(expired)",
+        "r0.t0 timeout(expired) raised TimeoutError()",
+        "r0.t0 timeout(never)",
+    ]
+    assert "r0.t0 get a -> '<unset>'" not in log
+    assert log[-2:] == ["r0.t0 return 1", "r0.t0 exit returned 1"]
+
+
+def test_sigint_inside_an_expired_timeout_is_a_keyboard_interrupt():
+    record = run_record(observe(TaskSpec((Timeout("expired", True, (Sigint(), Yield())),))))
+    assert "r0.t0 timeout(expired) raised CancelledError()" in record["log"]
+    assert record["outcome"]["raised"]["type"] == "KeyboardInterrupt"
+
+
+def test_uncancel_logs_the_count_and_a_swallowed_self_cancellation_lets_the_task_go_on():
+    log = log_of(TaskSpec((Cancel(0), Yield(), Yield()), OnCancel("cleanup", steps=(Uncancel(), Yield(), Return(5)))))
+    assert log[-4:] == ["r0.t0 uncancel -> 0", "r0.t0 yield", "r0.t0 return 5", "r0.t0 exit returned 5"]
+
+
+def test_stop_loop_fails_run_and_leaves_main_for_close():
+    obs = observe(mode="close", calls=(Run(TaskGraph((TaskSpec((StopLoop(), Yield())),))), Close()))
+    run, close = obs["calls"]
+    assert run["outcome"]["raised"]["type"] == "RuntimeError"
+    assert run["log"][-1] == "r0.t0 stop_loop" and run["tasks"]["r0.t0"] == "pending"
+    assert close["log"] == ["r0.t0 cancelled CancelledError()", "r0.t0 exit raised CancelledError()"]
+
+
+@pytest.mark.parametrize("how", ["runner", "run"])
+def test_nested_run_inside_the_loop_raises_and_never_starts_its_coroutine(how):
+    obs = observe(TaskSpec((NestedRun(how), Return(1))))
+    log = run_record(obs)["log"]
+    assert log[1] == f"r0.t0 nested_run {how}"
+    assert log[2].startswith(f"r0.t0 nested_run {how} raised RuntimeError(")
+    assert "RuntimeWarning: coroutine '_nested_main' was never awaited" in obs["end"]["warnings"]
+
+
+def test_nested_run_function_in_mode_run_is_asyncio_run_refusing():
+    record = observe(TaskSpec((NestedRun("run"),)), mode="run", target="asyncio.run")["calls"][0]
+    assert (
+        "r0.t0 nested_run run raised RuntimeError('asyncio.run() cannot be called from a running event loop')"
+        in (record["log"])
+    )
+
+
+def test_async_generator_finally_awaits_and_raises_while_shutdown_asyncgens_closes_it():
+    obs = observe(
+        mode="close", calls=(Run(TaskGraph((TaskSpec((AsyncGen((Yield(), Raise("ValueError", "late"))),)),))), Close())
+    )
+    close = obs["calls"][-1]
+    assert close["log"] == [
+        "r0.g0 closed by GeneratorExit",
+        "r0.g0 finally",
+        "r0.g0 yield",
+        "r0.g0 raise ValueError('late')",
+    ]
+    assert close["reports"][0]["exception"] == "ValueError('late')"
+
+
+def test_sigint_wait_is_released_by_a_sigint_from_another_process_while_the_loop_is_idle():
+    """A child keeps the loop busy for a while; the SIGINT comes only once nothing is ready to run."""
+    record = run_record(
+        observe(
+            TaskSpec((Spawn(1), SigintWait(), Yield()), OnCancel("cleanup", steps=(Yield(), SigintWait()))),
+            TaskSpec((Yield(), Yield(), Yield())),
+        )
+    )
+    assert record["log"] == [
+        "r0.t0 start loop0 debug=False",
+        "r0.t0 spawn r0.t1",
+        "r0.t0 sigint_wait",
+        "r0.t1 start",
+        "r0.t1 yield",
+        "r0.t1 yield",
+        "r0.t1 yield",
+        "r0.t1 exit returned None",
+        "r0.t0 cancelled CancelledError()",  # the first SIGINT cancels main (S-1)
+        "r0.t0 yield",
+        "r0.t0 sigint_wait",
+    ]
+    assert record["outcome"] == {"raised": {"type": "KeyboardInterrupt", "args": []}}, "the second one raises (S-2)"
+
+
+def test_custom_sigint_handler_is_left_alone_and_releases_sigint_wait():
+    record = run_record(observe(TaskSpec((Sigint(), SigintWait(), Return(2))), sigint_handler="custom"))
+    assert record["log"][1:6] == [
+        "r0.t0 sigint",
+        "sigint custom handler",
+        "r0.t0 sigint_wait",
+        "sigint custom handler",
+        "r0.t0 sigint_wait released",
+    ]
+    assert record["outcome"] == {"returned": 2}
+    assert record["state"]["sigint"] == "custom"
+
+
+def test_ignored_sigint_is_left_alone_and_sigint_wait_is_skipped():
+    record = run_record(observe(TaskSpec((Sigint(), SigintWait(), Return(2))), sigint_handler="ignored"))
+    assert record["log"][2] == "r0.t0 sigint_wait skipped: SIGINT is ignored"
+    assert record["outcome"] == {"returned": 2} and record["state"]["sigint"] == "SIG_IGN"
+
+
+def test_a_runner_driven_from_another_thread_installs_no_sigint_handler():
+    obs = observe(
+        mode="close",
+        thread="other",
+        calls=(SetVarCall("a", 1), Run(TaskGraph((TaskSpec((GetVar("a"), Executor(True), Return(1))),))), Close()),
+    )
+    run, close = obs["calls"][1:]
+    assert run["outcome"] == {"returned": 1} and "r0.t0 get a -> 1" in run["log"], "the driver's own context (L-6)"
+    assert run["state"] == {"thread_loop": "loop0", "sigint": "default"}, "the runner thread's own current loop"
+    assert close["state"]["threads"] is False, "the runner's thread is the program's, not a leftover"
+
+
+def test_new_steps_that_need_python_3_11_are_refused_before_running_on_older_interpreters(monkeypatch):
+    monkeypatch.delattr("asyncio.TaskGroup")
+    scenario = Scenario(RunnerConfig(), (Run(TaskGraph((TaskSpec((Group("taskgroup", (1,)),)), TaskSpec()))),))
+    with pytest.raises(UnsupportedScenario, match=r"\$\.calls\[0\]\.main\.tasks\[0\]\.steps\[0\]: 'taskgroup' needs"):
+        execute(scenario, load_target("reference"))

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conformance.differential import DIVERGED, INVALID, check
 from conformance.isolation import WorkerPair
-from strategies import scenarios
+from strategies import record, scenarios
 
 TIMEOUT_S = 20.0
 
@@ -37,6 +37,7 @@ def loop_pair():
 
 
 def assert_same(pair, scenario):
+    record(scenario)  # what the example exercises, for Hypothesis's statistics and targeting
     result = check(pair, scenario, TIMEOUT_S)
     assert result.status != INVALID, f"the reference could not run {scenario.dumps()}: {result.reference}"
     assert result.status != DIVERGED, f"asyncio diverged from the reference on {scenario.dumps()}:\n" + "\n".join(

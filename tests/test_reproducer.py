@@ -37,14 +37,19 @@ from conformance.scenario import (
     CALL_TYPES,
     CANCEL_ACTIONS,
     CONTEXTS,
+    DEADLINES,
+    GROUP_KINDS,
     MODES,
     NON_COROUTINES,
     RAISABLE,
+    SIGINT_HANDLERS,
     STEP_TYPES,
+    THREADS,
     Await,
     Call,
     Cancel,
     Executor,
+    Group,
     Raise,
     Return,
     Run,
@@ -57,6 +62,7 @@ from conformance.scenario import (
     Spawn,
     TaskGraph,
     TaskSpec,
+    Timeout,
     With,
     from_json,
 )
@@ -72,9 +78,11 @@ FAITHFUL = "tests.fixtures.broken_runners:FaithfulRunner"
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-def _scenario(mode: str, calls: List[Dict[str, Any]], debug: Any = None, loop_factory: bool = False) -> Scenario:
-    raw = {"schema": 1, "runner": {"mode": mode, "debug": debug, "loop_factory": loop_factory}, "calls": calls}
-    return from_json(raw, "<test>")
+def _scenario(
+    mode: str, calls: List[Dict[str, Any]], debug: Any = None, loop_factory: bool = False, **runner: str
+) -> Scenario:
+    config = {"mode": mode, "debug": debug, "loop_factory": loop_factory, **runner}
+    return from_json({"schema": 1, "runner": config, "calls": calls}, "<test>")
 
 
 def _run(*tasks: Dict[str, Any], context: str = "runner") -> Dict[str, Any]:
@@ -121,9 +129,21 @@ def get(var: str) -> Dict[str, Any]:
     return {"op": "get_var", "var": var}
 
 
+def group(how: str, *tasks: int, **options: Any) -> Dict[str, Any]:
+    return {"op": "group", "how": how, "tasks": list(tasks), **options}
+
+
+def timeout(deadline: str, *steps: Dict[str, Any], catch: bool = False) -> Dict[str, Any]:
+    return {"op": "timeout", "deadline": deadline, "catch": catch, "steps": list(steps)}
+
+
+SIGINT_WAIT = {"op": "sigint_wait"}
+
+
 # (name, scenario, candidate, kind): together they use every step kind, every on_cancel action,
 # finally steps, every mode, several runs, get_loop, close, nested with, set_var/get_var calls,
-# every run_object, a sigint step and a sigint call.
+# every run_object, a sigint step and a sigint call, every group kind and deadline, SIGINTs from
+# another process, every SIGINT handler setting and a runner driven from another thread.
 FIXED: List[Tuple[str, Scenario, str, str]] = [
     (
         "steps",
@@ -368,6 +388,131 @@ FIXED: List[Tuple[str, Scenario, str, str]] = [
         "runner",
     ),
     (
+        "groups",
+        _scenario(
+            "with",
+            [
+                _run(
+                    _t(
+                        group("gather", 1, 2, return_exceptions=True),
+                        group("wait", 3, 4, return_when="first_exception"),
+                        group("shield", 5),
+                        group("wait_for", 6, deadline="expired", catch=True),
+                        group("taskgroup", 7, catch=True, steps=[Y, raise_("RuntimeError", "body")]),
+                        ret("groups"),
+                    ),
+                    _t(Y, raise_("ValueError", "g1")),
+                    _t(Y, ret(2)),
+                    _t(Y, raise_("ValueError", "w3")),
+                    _t(Y, Y, Y, on_cancel={"action": "swallow", "value": "late"}),
+                    _t(Y, ret(5)),
+                    _t(Y, ret(6)),
+                    _t(Y, Y, on_cancel={"action": "cleanup", "steps": [Y]}),
+                )
+            ],
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "deadlines-uncancel-stop-loop",
+        _scenario(
+            "close",
+            [
+                _run(
+                    _t(
+                        spawn(1),
+                        cancel(0),
+                        timeout("expired", Y, Y, catch=True),
+                        {"op": "uncancel"},
+                        timeout("never", Y, get("a")),
+                        group("wait_for", 2, deadline="never"),
+                        {"op": "stop_loop"},
+                        Y,
+                        Y,
+                    ),
+                    _t(Y, Y, Y, on_cancel={"action": "cleanup", "steps": [{"op": "uncancel"}, ret("kept")]}),
+                    _t(Y, ret(1)),
+                ),
+                {"call": "close"},
+            ],
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "nested-runs-and-agen-finally",
+        _scenario(
+            "with",
+            [
+                _run(
+                    _t(
+                        {"op": "nested_run", "how": "runner"},
+                        {"op": "nested_run", "how": "run"},
+                        {"op": "agen", "finally": [Y, raise_("ValueError", "agen")]},
+                        {"op": "agen", "finally": [Y, Y]},
+                        ret(1),
+                    )
+                )
+            ],
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "sigint-from-outside",
+        _scenario(
+            "with",
+            [
+                _run(
+                    _t(spawn(1), SIGINT_WAIT, Y, on_cancel={"action": "cleanup", "steps": [Y, SIGINT_WAIT]}),
+                    _t(Y, Y, Y),
+                ),
+                _run(_t(group("taskgroup", 1, steps=[timeout("never", SIGINT_WAIT)])), _t(Y, Y)),
+            ],
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "custom-sigint-handler",
+        _scenario(
+            "close",
+            [
+                _run(_t({"op": "sigint"}, SIGINT_WAIT, ret(1))),
+                {"call": "sigint"},
+                {"call": "close"},
+            ],
+            sigint_handler="custom",
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "ignored-sigint-mode-run",
+        _scenario(
+            "run",
+            [_run(_t({"op": "sigint"}, SIGINT_WAIT, {"op": "nested_run", "how": "run"}, ret(1)))],
+            sigint_handler="ignored",
+        ),
+        "asyncio.run",
+        "run",
+    ),
+    (
+        "other-thread",
+        _scenario(
+            "with",
+            [
+                {"call": "set_var", "var": "a", "value": 1},
+                _run(_t(get("a"), spawn(1), {"op": "executor", "await": True}, ret(1)), _t(Y, Y)),
+                {"call": "get_loop"},
+            ],
+            thread="other",
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
         "loop-factory-candidate",
         _scenario(
             "with",
@@ -542,6 +687,15 @@ def test_fixed_set_covers_the_model() -> None:
 
     for _, scenario, _, kind in FIXED:
         seen.add(f"mode {scenario.runner.mode}")
+        seen.add(f"sigint_handler {scenario.runner.sigint_handler}")
+        seen.add(f"thread {scenario.runner.thread}")
+        seen.update(
+            f"group {step.how}" if isinstance(step, Group) else f"{step.op} {step.deadline}"
+            for run in scenario.runs()
+            for spec in run.main.tasks
+            for step in spec.all_steps()
+            if isinstance(step, (Group, Timeout))
+        )
         seen.add(f"kind {kind}")
         seen.add(f"debug {scenario.runner.debug}")
         seen.add(f"loop_factory {scenario.runner.loop_factory}")
@@ -556,6 +710,9 @@ def test_fixed_set_covers_the_model() -> None:
     expected |= {"cancel msg False", "debug None", "debug True", "debug False", "loop_factory True"}
     expected |= {"several runs", "with depth 2", "finally return", "cleanup return", "finally yield"}
     expected |= {"cleanup yield", "cleanup await", "finally spawn", "steps sigint"}
+    expected |= {f"group {how}" for how in GROUP_KINDS} | {f"timeout {d}" for d in DEADLINES}
+    expected |= {f"sigint_handler {h}" for h in SIGINT_HANDLERS} | {f"thread {t}" for t in THREADS}
+    expected |= {"cleanup sigint_wait", "cleanup uncancel"}
     assert expected - seen == set()
 
 

@@ -21,6 +21,8 @@ from conformance.scenario import (
     GetLoop,
     GetVar,
     GetVarCall,
+    Group,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -33,9 +35,13 @@ from conformance.scenario import (
     SetVarCall,
     Sigint,
     SigintCall,
+    SigintWait,
     Spawn,
+    StopLoop,
     TaskGraph,
     TaskSpec,
+    Timeout,
+    Uncancel,
     With,
     Yield,
     from_json,
@@ -70,6 +76,34 @@ EVERYTHING = Scenario(
     ),
 )
 
+#: One scenario using every step and option added for task graphs, deadlines and interrupts.
+EVERY_NEW_STEP = Scenario(
+    RunnerConfig("with", sigint_handler="custom"),
+    (
+        Run(
+            TaskGraph(
+                (
+                    TaskSpec(
+                        (
+                            Group("gather", (1, 2), return_exceptions=True, catch=True),
+                            Group("wait", (3,), return_when="first_completed"),
+                            Group("taskgroup", (4,), catch=True, steps=(Timeout("expired", True, (SigintWait(),)),)),
+                            Group("shield", (5,)),
+                            Group("wait_for", (6,), deadline="expired", catch=True),
+                            Uncancel(),
+                            NestedRun("run"),
+                            AsyncGen((Yield(), Raise("RuntimeError", "agen"))),
+                            StopLoop(),
+                        ),
+                        OnCancel("cleanup", steps=(Uncancel(), NestedRun("runner"))),
+                    ),
+                    *(TaskSpec((Yield(),)) for _ in range(6)),
+                )
+            )
+        ),
+    ),
+)
+
 
 def valid_document() -> Dict[str, Any]:
     """A small valid document: a runner in mode "with" running main, which spawns and awaits task 1."""
@@ -93,11 +127,35 @@ def valid_document() -> Dict[str, Any]:
 # ------------------------------------------------------------ round trip
 
 
-def test_a_scenario_with_every_feature_round_trips_exactly() -> None:
-    text = EVERYTHING.dumps()
-    assert loads(text) == EVERYTHING
-    assert from_json(json.loads(text)) == EVERYTHING
+@pytest.mark.parametrize("scenario", [EVERYTHING, EVERY_NEW_STEP], ids=["everything", "every-new-step"])
+def test_a_scenario_with_every_feature_round_trips_exactly(scenario: Scenario) -> None:
+    text = scenario.dumps()
+    assert loads(text) == scenario
+    assert from_json(json.loads(text)) == scenario
     assert loads(text).dumps() == text
+
+
+def test_new_fields_keep_the_text_of_older_scenarios_and_write_only_what_applies() -> None:
+    """Optional fields at their defaults are left out (schema 1 still reads older files the same way)."""
+    assert "sigint_handler" not in Scenario().to_json()["runner"]
+    assert Scenario(RunnerConfig(thread="other")).to_json()["runner"]["thread"] == "other"
+    plain = Scenario(calls=(Run(TaskGraph((TaskSpec((AsyncGen(),)),))),)).to_json()
+    assert plain["calls"][0]["main"]["tasks"][0]["steps"] == [{"op": "agen"}]
+    steps = EVERY_NEW_STEP.to_json()["calls"][0]["main"]["tasks"][0]["steps"]
+    assert steps[0] == {"op": "group", "how": "gather", "tasks": [1, 2], "return_exceptions": True, "catch": True}
+    assert steps[1] == {"op": "group", "how": "wait", "tasks": [3], "return_when": "first_completed"}
+    assert steps[4] == {"op": "group", "how": "wait_for", "tasks": [6], "deadline": "expired", "catch": True}
+    assert steps[5:8] == [
+        {"op": "uncancel"},
+        {"op": "nested_run", "how": "run"},
+        {"op": "agen", "finally": [{"op": "yield"}, {"op": "raise", "exc": "RuntimeError", "arg": "agen"}]},
+    ]
+
+
+def test_group_steps_spawn_their_tasks() -> None:
+    """A group's tasks count as spawned by the task that holds it: they may be awaited or cancelled there."""
+    graph = TaskGraph((TaskSpec((Group("gather", (1,)), Await(1), Cancel(1))), TaskSpec()))
+    assert from_json(Scenario(calls=(Run(graph),)).to_json()).runs()[0].main == graph
 
 
 def test_dumps_is_canonical() -> None:
@@ -303,6 +361,102 @@ INVALID = {
         r"\$\.calls\[0\]\.calls\[0\]\.calls\[0\]\.calls\[0\]: 'with' calls nest at most 3 deep",
     ),
     "step not an object": (_set(f"{CHILD_STEPS}.0", "yield"), r"\.tasks\[1\]\.steps\[0\]: expected an object, got str"),
+    "group without tasks": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "gather"}),
+        r"\.tasks\[0\]\.steps\[0\]: missing field 'tasks'",
+    ),
+    "unknown group kind": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "race", "tasks": [1]}),
+        r"\.tasks\[0\]\.steps\[0\]\.how: expected one of gather, wait, taskgroup, shield, wait_for, got 'race'",
+    ),
+    "option of another group kind": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "gather", "tasks": [1], "return_when": "first_completed"}),
+        r"\.tasks\[0\]\.steps\[0\]\.return_when: a 'gather' group has no 'return_when'",
+    ),
+    "body of a group that is not a TaskGroup": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "wait", "tasks": [1], "steps": []}),
+        r"\.tasks\[0\]\.steps\[0\]\.steps: a 'wait' group has no 'steps'",
+    ),
+    "shield of two tasks": (
+        _set(
+            TASKS,
+            [{"steps": [{"op": "group", "how": "shield", "tasks": [1, 2]}]}, {"steps": []}, {"steps": []}],
+        ),
+        r"\.tasks\[0\]\.steps\[0\]\.tasks: a 'shield' group waits for exactly one task",
+    ),
+    "group naming a task twice": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "gather", "tasks": [1, 1]}),
+        r"\.tasks\[0\]\.steps\[0\]\.tasks: a group names each task once",
+    ),
+    "group of the main task": (
+        _set(f"{MAIN_STEPS}.0", {"op": "group", "how": "gather", "tasks": [0]}),
+        r"\.tasks\[0\]\.steps\[0\]\.tasks\[0\]: expected an integer from 1 to 1, got 0",
+    ),
+    "task spawned and grouped": (
+        _set(MAIN_STEPS, [{"op": "spawn", "task": 1}, {"op": "group", "how": "gather", "tasks": [1]}]),
+        r"\$\.calls\[0\]\.main\.tasks: task 1 is spawned more than once",
+    ),
+    "unknown deadline": (
+        _set(f"{CHILD_STEPS}.0", {"op": "timeout", "deadline": "soon", "steps": []}),
+        r"\.tasks\[1\]\.steps\[0\]\.deadline: expected one of never, expired, got 'soon'",
+    ),
+    "steps nested too deep": (
+        _set(
+            f"{CHILD_STEPS}.0",
+            {
+                "op": "timeout",
+                "steps": [
+                    {
+                        "op": "timeout",
+                        "steps": [{"op": "timeout", "steps": [{"op": "timeout", "steps": [{"op": "yield"}]}]}],
+                    }
+                ],
+            },
+        ),
+        r"\.steps\[0\]\.steps\[0\]\.steps\[0\]\.steps\[0\]\.steps: steps that hold steps nest at most 3 deep",
+    ),
+    "spawn in an async generator's finally": (
+        _set(f"{CHILD_STEPS}.0", {"op": "agen", "finally": [{"op": "spawn", "task": 1}]}),
+        r"\.tasks\[1\]\.steps\[0\]\.finally\[0\]\.op: expected one of yield, raise, got 'spawn'",
+    ),
+    "KeyboardInterrupt in an async generator's finally": (
+        _set(f"{CHILD_STEPS}.0", {"op": "agen", "finally": [{"op": "raise", "exc": "KeyboardInterrupt"}]}),
+        r"\.tasks\[1\]\.steps\[0\]\.finally\[0\]\.exc: an async generator's finally may raise only an Exception",
+    ),
+    "outside SIGINT in a child": (
+        _set(f"{CHILD_STEPS}.0", {"op": "sigint_wait"}),
+        r"\.tasks\[1\]\.steps\[0\]\.op: only the main task \(task 0\) may wait for an outside SIGINT",
+    ),
+    "nested run of a runner in mode run": (
+        lambda doc: (
+            doc["runner"].update(mode="run"),
+            doc["calls"][0]["main"]["tasks"][1].update(steps=[{"op": "nested_run"}]),
+        ),
+        r"\.tasks\[1\]\.steps\[0\]\.how: mode 'run' has no runner object; use 'run'",
+    ),
+    "unknown nested run": (
+        _set(f"{CHILD_STEPS}.0", {"op": "nested_run", "how": "asyncio"}),
+        r"\.tasks\[1\]\.steps\[0\]\.how: expected one of runner, run, got 'asyncio'",
+    ),
+    "unknown SIGINT handler": (
+        _set("runner.sigint_handler", "mine"),
+        r"\$\.runner\.sigint_handler: expected one of default, custom, ignored, got 'mine'",
+    ),
+    "unknown thread": (
+        _set("runner.thread", "worker"),
+        r"\$\.runner\.thread: expected one of main, other, got 'worker'",
+    ),
+    "SIGINT step in another thread": (
+        lambda doc: (
+            doc["runner"].update(thread="other"),
+            doc["calls"][0]["main"]["tasks"][1].update(steps=[{"op": "sigint"}]),
+        ),
+        r"\.tasks\[1\]\.steps\[0\]\.op: a runner driven from another thread handles no SIGINT",
+    ),
+    "SIGINT call in another thread": (
+        lambda doc: (doc["runner"].update(thread="other"), doc["calls"].append({"call": "sigint"})),
+        r"\$\.calls\[1\]\.call: a runner driven from another thread handles no SIGINT",
+    ),
     "steps not an array": (_set(CHILD_STEPS, {}), r"\.tasks\[1\]\.steps: expected an array, got dict"),
 }
 

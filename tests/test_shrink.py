@@ -5,17 +5,22 @@ from __future__ import annotations
 from hypothesis import given, settings
 
 from conformance.scenario import (
+    AsyncGen,
     Close,
     GetLoop,
+    Group,
+    NestedRun,
     OnCancel,
     Raise,
     Run,
     RunnerConfig,
     Scenario,
     Sigint,
+    SigintWait,
     Spawn,
     TaskGraph,
     TaskSpec,
+    Timeout,
     Yield,
     from_json,
 )
@@ -78,3 +83,48 @@ def test_every_variant_of_a_generated_scenario_is_valid_or_skipped(scenario):
         except Exception:
             continue  # shrink() skips invalid variants; it must never call the predicate on them
         assert variant.size() <= scenario.size() or variant.runner != scenario.runner
+
+
+def has_step(kind: type):
+    return lambda scenario: any(
+        isinstance(step, kind) for run in scenario.runs() for task in run.main.tasks for step in task.all_steps()
+    )
+
+
+def test_groups_timeouts_and_generator_finally_blocks_open_up_and_simplify():
+    """Steps that hold steps give way to what they hold; the runner's SIGINT handler and thread to the defaults."""
+    noisy = Scenario(
+        RunnerConfig("with", sigint_handler="custom"),
+        (
+            Run(
+                TaskGraph(
+                    (
+                        TaskSpec(
+                            (
+                                Group("taskgroup", (1, 2), catch=True, steps=(Timeout("expired", True, (Sigint(),)),)),
+                                AsyncGen((Yield(), Raise("ValueError", "agen"))),
+                            )
+                        ),
+                        TaskSpec((Yield(), Raise("ValueError", "a"))),
+                        TaskSpec((Group("wait_for", (3,), deadline="expired", catch=True),)),
+                        TaskSpec((Yield(),)),
+                    )
+                )
+            ),
+        ),
+    )
+    assert shrink(noisy, has_sigint) == Scenario(RunnerConfig("with"), (Run(TaskGraph((TaskSpec((Sigint(),)),))),))
+    kept_group = shrink(noisy, has_step(Group))
+    assert kept_group == Scenario(calls=(Run(TaskGraph((TaskSpec((Group("gather", (1,)),)), TaskSpec()))),))
+
+
+def test_an_outside_sigint_becomes_a_plain_one_and_options_their_defaults():
+    scenario = Scenario(
+        RunnerConfig("close", thread="other"),
+        (Run(TaskGraph((TaskSpec((SigintWait(), NestedRun("run"))),))),),
+    )
+    assert Sigint() in [
+        step for variant in variants(scenario) for run in variant.runs() for step in run.main.tasks[0].steps
+    ]
+    simplest = shrink(scenario, has_step(NestedRun))
+    assert simplest == Scenario(calls=(Run(TaskGraph((TaskSpec((NestedRun("runner"),)),))),))
