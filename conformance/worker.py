@@ -131,6 +131,15 @@ def _policy() -> Any:
     return getattr(asyncio.events, "_event_loop_policy", None)
 
 
+def _is_default_policy(policy: Any) -> bool:
+    """No policy installed yet (asyncio makes the default one on demand) or the default one itself.
+
+    The interpreter resets the policy to ``None`` after every scenario, so a
+    process that had a default policy object before is still clean after.
+    """
+    return policy is None or type(policy) is getattr(asyncio, "DefaultEventLoopPolicy", None)
+
+
 class Cleanliness:
     """What a scenario must leave as it found it, relative to the state after start-up."""
 
@@ -148,9 +157,7 @@ class Cleanliness:
         if handler is not signal.default_int_handler:
             reasons.append(f"the SIGINT handler is {_describe_handler(handler)}, not the default one")
         policy = _policy()
-        if policy is not self.policy and not (
-            self.policy is None and type(policy) is getattr(asyncio, "DefaultEventLoopPolicy", None)
-        ):
+        if policy is not self.policy and not (_is_default_policy(self.policy) and _is_default_policy(policy)):
             reasons.append(f"event loop policy {type(policy).__module__}.{type(policy).__qualname__} left installed")
         leftover = self._leftover_threads()
         if leftover:
