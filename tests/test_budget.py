@@ -13,8 +13,9 @@ import pytest
 
 from tests.test_cli import conformance
 
-#: What starting Python, the driver and the workers may add to a budget.
-STARTUP_S = 3.0
+#: A generous allowance for start-up and a loaded machine: this checks that the run is
+#: bounded by its budget (it does not hang), not how fast it is (that is benchmarks/bar.py).
+STARTUP_S = 30.0
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,7 @@ def test_the_end_of_the_run_bounds_every_wait():
         started = time.monotonic()
         with pytest.raises(OutOfTime):
             pipeline.next()
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 20, "bounded by the run's end, not by the hang"
         assert len(pipeline) == 0 and not pair.candidate.alive
         pipeline.end = None
         assert "observation" in pipeline.check(GOOD)[2]
