@@ -57,7 +57,6 @@ CATEGORIES = (
 _ARGS_ALWAYS_COMPARED = {"CancelledError", "KeyboardInterrupt", "SystemExit"}
 _CLOSING_CALLS = {"close", "exit"}
 _RUN_ENDED = re.compile(r"r\d+\.t0 exit |\S+ exit raised (KeyboardInterrupt|SystemExit)\(")
-_COROUTINE_OWNER = re.compile(r"coroutine '(?:[\w<>]+\.)+(\w+)'")
 _EXC_IN_LINE = re.compile(
     r"\b([A-Z]\w*(?:Error|Exception|Warning|Interrupt|Exit))\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)"
 )
@@ -204,18 +203,6 @@ class _Comparison:
             return lines
         return [_EXC_IN_LINE.sub(self._message_in_line, line) for line in lines]
 
-    def _warnings(self, warnings: List[str]) -> List[str]:
-        """Warnings, with the class a coroutine method belongs to dropped unless strict.
-
-        "coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited" and
-        uvloop's "'Loop.shutdown_asyncgens'" are the same behaviour: the class
-        name is the implementation's, the method is what the runner did.
-        """
-        lines = self._log(warnings)
-        if self.strict:
-            return lines
-        return sorted(_COROUTINE_OWNER.sub(r"coroutine '\1'", line) for line in lines)
-
     def _message_in_line(self, match: re.Match[str]) -> str:
         name, text = match.group(1), match.group(2)[1:-1]
         if name in _ARGS_ALWAYS_COMPARED or text in self.scenario_args:
@@ -351,7 +338,7 @@ class _Comparison:
             messages = " ".join(r["message"] for r in ref_reports + cand_reports)
             clause = "K-4" if "destroyed" in messages else "R-12"
             yield Difference("warnings", clause, "$.end.reports", ref_reports, cand_reports)
-        ref_warnings, cand_warnings = self._warnings(ref["warnings"]), self._warnings(cand["warnings"])
+        ref_warnings, cand_warnings = self._log(ref["warnings"]), self._log(cand["warnings"])
         if ref_warnings != cand_warnings:
             yield Difference("warnings", "R-2", "$.end.warnings", ref_warnings, cand_warnings)
 

@@ -118,6 +118,9 @@ RUNNER_THREAD_NAME = "scenario-runner"
 
 _UNSET = "<unset>"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
+#: "coroutine 'BaseEventLoop.shutdown_asyncgens'" (asyncio) and "'Loop.shutdown_asyncgens'"
+#: (uvloop) name the same method: the class owning it is the implementation's, not behaviour.
+_COROUTINE_OWNER = re.compile(r"coroutine '(?:[\w<>]+\.)+(\w+)'")
 _OBJECT_REPR = re.compile(r"<[^<>]*>")
 _AGEN_LINE = re.compile(r"r\d+\.g\d+ ")
 
@@ -193,6 +196,7 @@ def normalize_text(text: str) -> str:
     """Drop what is not behaviour from a message: addresses and object reprs."""
     text = text.split("\n", 1)[0]
     text = _ADDRESS.sub("", text)
+    text = _COROUTINE_OWNER.sub(r"coroutine '\1'", text)
     previous = None
     while previous != text:  # innermost reprs first, so nested ones collapse into one
         previous, text = text, _OBJECT_REPR.sub("\x00", text)

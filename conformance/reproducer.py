@@ -1163,6 +1163,7 @@ _HARNESS = r'''
 # ----------------------------------------------------------------------------------------------------
 
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
+COROUTINE_OWNER = re.compile(r"coroutine '(?:[\w<>]+\.)+(\w+)'")
 OBJECT_REPR = re.compile(r"<[^<>]*>")
 AGEN_LINE = re.compile(r"r\d+\.g\d+ ")
 THREAD_GRACE_S = 0.2
@@ -1245,6 +1246,7 @@ def normalize_text(text):
     """Drop what is not behaviour from a message: addresses and object reprs."""
     text = text.split("\n", 1)[0]
     text = ADDRESS.sub("", text)
+    text = COROUTINE_OWNER.sub(r"coroutine '\1'", text)
     previous = None
     while previous != text:  # innermost reprs first, so nested ones collapse into one
         previous, text = text, OBJECT_REPR.sub("\x00", text)

@@ -262,13 +262,3 @@ def test_a_handler_installed_from_another_thread_breaks_i4():
     changed = copy.deepcopy(reference)
     changed["calls"][1]["state"]["sigint"] = "other"
     assert primary(scenario, reference, changed) == ("SIGINT", "I-4")
-
-
-def test_the_class_owning_a_never_awaited_loop_coroutine_is_not_behaviour(observed):
-    reference, changed = copy.deepcopy(observed), copy.deepcopy(observed)
-    reference["end"]["warnings"] = ["RuntimeWarning: coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited"]
-    changed["end"]["warnings"] = ["RuntimeWarning: coroutine 'Loop.shutdown_asyncgens' was never awaited"]
-    assert compare(LEFTOVERS, reference, changed) == []
-    assert compare(LEFTOVERS, reference, changed, strict_messages=True)
-    changed["end"]["warnings"] = ["RuntimeWarning: coroutine 'Loop.shutdown_default_executor' was never awaited"]
-    assert compare(LEFTOVERS, reference, changed)

@@ -468,3 +468,10 @@ def test_new_steps_that_need_python_3_11_are_refused_before_running_on_older_int
     scenario = Scenario(RunnerConfig(), (Run(TaskGraph((TaskSpec((Group("taskgroup", (1,)),)), TaskSpec()))),))
     with pytest.raises(UnsupportedScenario, match=r"\$\.calls\[0\]\.main\.tasks\[0\]\.steps\[0\]: 'taskgroup' needs"):
         execute(scenario, load_target("reference"))
+
+
+def test_normalize_text_drops_the_class_owning_a_coroutine_method():
+    """asyncio's and uvloop's loops name the same never-awaited method with their own class."""
+    asyncio_text = normalize_text("coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited")
+    assert asyncio_text == normalize_text("coroutine 'Loop.shutdown_asyncgens' was never awaited")
+    assert asyncio_text != normalize_text("coroutine 'Loop.shutdown_default_executor' was never awaited")
