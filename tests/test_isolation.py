@@ -338,3 +338,71 @@ def test_adaptive_timeout():
     for seconds in (1.0, None, 0.2, 0.2, 0.2):
         timer.record(seconds)
     assert timer.current() == pytest.approx(4.0)
+
+
+# ------------------------------------------------------ the worker's own parts
+
+
+def test_reply_lines_splice_encoded_values_as_they_are():
+    from conformance.worker import Encoded, reply_line
+
+    observation = {"calls": [{"log": ["r0.t0 start"], "outcome": {"returned": "3"}}], "end": {}}
+    line = reply_line({"id": 7, "observation": Encoded(json.dumps(observation)), "dirty": "why"})
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {"id": 7, "observation": observation, "dirty": "why"}
+    assert json.loads(reply_line({"observation": Encoded("[1]")})) == {"observation": [1]}
+    assert json.loads(reply_line({"id": 1, "text": "é\n"})) == {"id": 1, "text": "é\n"}
+    assert reply_line({"id": 1, "text": "é"}).isascii()
+
+
+def test_an_observation_that_is_not_json_is_an_error_reply():
+    from conformance.worker import Worker
+
+    worker = Worker(channel=None, target=None, execute=lambda scenario, target: {"value": float("nan")})
+    result, dirty = worker.run(GOOD, None)
+    assert dirty is None
+    assert result["error"].startswith("the observation is not JSON: ValueError"), result
+
+
+SETTLING = """
+import gc, json, sys, weakref
+sys.path.insert(0, sys.argv[1])
+from conformance.worker import Worker, _freeze_heap
+
+class Node:
+    pass
+
+kept = {}
+
+def execute(scenario, target):
+    cycle = Node()
+    cycle.me = cycle
+    kept["cycle"] = weakref.ref(cycle)
+    kept["survivor"] = [Node()]  # outlives the scenario, as a candidate's cache would
+    return {"calls": []}
+
+_freeze_heap()
+worker = Worker(channel=None, target=None, execute=execute)
+gc.disable()  # only the worker collects from here on
+result, dirty = worker.run(None, None)
+tracked = {id(obj) for obj in gc.get_objects()}
+print(json.dumps({
+    "dirty": dirty,
+    "cycle_collected": kept["cycle"]() is None,
+    "survivor_frozen": id(kept["survivor"]) not in tracked and gc.get_freeze_count() > 0,
+}))
+"""
+
+
+def test_the_worker_collects_and_freezes_what_a_scenario_leaves():
+    """After each scenario the worker collects its garbage and freezes its survivors.
+
+    Survivors left in the collector's generations would be walked by every
+    collection of every later scenario (docs/performance.md); frozen, they
+    are not. Run in a fresh interpreter: freezing this test process's heap
+    would change how later tests collect.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", SETTLING, root], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"dirty": None, "cycle_collected": True, "survivor_frozen": True}
