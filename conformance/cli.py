@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from conformance import report
 from conformance.campaign import Campaign, CampaignResult, replay
-from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError
+from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError, split_spec
 from conformance.scenario import ScenarioError, load_file
 from conformance.targets import KINDS
 
@@ -106,10 +106,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--candidate", default="asyncio", help="built-in name or MODULE:ATTR (default asyncio)")
+    parser.add_argument(
+        "--candidate",
+        default="asyncio",
+        help="built-in name or MODULE:ATTR, optionally @PYTHON to run it under that interpreter (default asyncio)",
+    )
     parser.add_argument("--candidate-kind", choices=KINDS, help="force how the candidate is driven")
     parser.add_argument(
-        "--reference", default=None, help="reference spec (default: reference, or reference.run for run functions)"
+        "--reference",
+        default=None,
+        help="reference spec, optionally @PYTHON (default: reference, or reference.run for run functions, "
+        "under the candidate's interpreter)",
     )
     parser.add_argument("--json", metavar="PATH", help="findings JSON (default reports/<candidate>.json)")
     parser.add_argument("--report", metavar="PATH", help="Markdown report (default reports/<candidate>.md)")
@@ -147,12 +154,23 @@ def _positive_float(text: str) -> float:
 
 
 def _start_pair(args: argparse.Namespace) -> tuple[WorkerPair, Dict[str, Any], Dict[str, Any]]:
-    """Start the candidate first (its kind picks the default reference), then the reference."""
-    candidate = WorkerProcess(args.candidate, args.candidate_kind)
+    """Start the candidate first (its kind picks the default reference), then the reference.
+
+    A spec may name the interpreter its worker runs under (``asyncio@python3.13``,
+    see ``isolation.split_spec``); the default reference then runs under the
+    candidate's interpreter too, so that it follows that Python version's
+    behaviour (``reference.versions``) and only the candidate is compared.
+    """
+    candidate_name, candidate_python = split_spec(args.candidate)
+    candidate = WorkerProcess(candidate_name, args.candidate_kind, python=candidate_python)
     candidate_info = candidate.start()["ready"]
-    reference_spec = args.reference or ("reference.run" if candidate_info["kind"] == "run" else "reference")
+    if args.reference is not None:
+        reference_name, reference_python = split_spec(args.reference)
+    else:
+        reference_name = "reference.run" if candidate_info["kind"] == "run" else "reference"
+        reference_python = candidate_python
     try:
-        reference = WorkerProcess(reference_spec)
+        reference = WorkerProcess(reference_name, python=reference_python)
         reference_info = reference.start()["ready"]
     except BaseException:
         candidate.close()

@@ -149,6 +149,22 @@ def resolve_python(python: str | None) -> str:
     return resolved
 
 
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``NAME@PYTHON`` → ``(NAME, PYTHON)``: the target, and the interpreter its worker runs under.
+
+    ``PYTHON`` is a path or a command on ``PATH`` (``asyncio@python3.13``,
+    ``reference@/usr/bin/pypy3``); without ``@`` the worker runs under the
+    driver's own interpreter (None). Target names and ``MODULE:ATTR`` never
+    contain ``@``.
+    """
+    name, at, python = spec.rpartition("@")
+    if not at:
+        return spec, None
+    if not name or not python:
+        raise WorkerStartError(f"{spec!r}: expected NAME@PYTHON, e.g. asyncio@python3.13")
+    return name, python
+
+
 def _signal_name(returncode: int | None) -> str | None:
     if returncode is None or returncode >= 0:
         return None

@@ -113,3 +113,46 @@ def test_a_broken_reference_is_an_internal_error_exit_3(tmp_path):
     )  # fmt: skip
     assert done.returncode == 3, done.stdout + done.stderr
     assert "INTERNAL" in done.stdout
+
+
+def _other_python() -> str | None:
+    """Another CPython (3.11+) on this machine, for the ``@PYTHON`` tests; None if there is none."""
+    import glob
+    import shutil
+
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = [shutil.which(f"python3.{minor}") for minor in (11, 12, 13, 14)]
+    found += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-4]*/bin/python3")))
+    for python in filter(None, found):
+        version = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        ).stdout.strip()
+        if version and version != here:
+            return python
+    return None
+
+
+def test_a_candidate_runs_under_the_interpreter_its_spec_names(tmp_path):
+    python = _other_python()
+    if python is None:
+        pytest.skip("no other CPython 3.11+ on this machine")
+    done = conformance(
+        "run", "--candidate", f"asyncio@{python}", "--examples", "40", "--seed", "1", "--json", "o.json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "o.json").read_text())
+    command = [python, "-c", "import sys; print(sys.version.split()[0])"]
+    version = subprocess.run(command, capture_output=True, text=True)
+    # The default reference follows the candidate onto its interpreter.
+    assert report["candidate_info"]["python"] == report["reference_info"]["python"] == version.stdout.strip()
+    assert report["environment"]["driver_python"] != version.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [("asyncio@", "expected NAME@PYTHON"), ("asyncio@/no/such/python3", "cannot run Python")],
+)
+def test_a_bad_interpreter_in_a_spec_exits_2_with_one_line(tmp_path, spec, words):
+    done = conformance("run", "--candidate", spec, "--examples", "5", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
