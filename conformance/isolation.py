@@ -36,6 +36,7 @@ import math
 import os
 import select
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -48,8 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from conformance.protocol import PROTOCOL_VERSION, missing
 from conformance.scenario import Scenario, from_json, loads
-from conformance.targets import supports
+from conformance.targets import KINDS, supports
 
 #: The repository root: ``conformance``, ``reference`` and the tests' fixtures import from here.
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,8 @@ MAX_LINE_BYTES = 256 * 1024 * 1024
 POLL_S = 0.25
 #: Bytes written to a worker's input per system call.
 WRITE_CHUNK = 1 << 16
+#: A target spec that names a worker program of its own (any language; docs/protocol.md).
+EXEC_PREFIX = "exec:"
 
 
 class WorkerStartError(Exception):
@@ -149,16 +153,34 @@ def resolve_python(python: str | None) -> str:
     return resolved
 
 
+def _checked_handshake(message: dict, what: str) -> dict:
+    """A ``ready`` message, refused (``WorkerStartError``) if it is malformed or speaks another protocol."""
+    ready = message.get("ready")
+    if not isinstance(ready, dict) or ready.get("kind") not in KINDS:
+        raise WorkerStartError(f"{what} sent a malformed handshake: 'ready' needs a 'kind' of {', '.join(KINDS)}")
+    version = message.get("protocol", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        raise WorkerStartError(f"{what} speaks protocol {version!r}; this driver speaks {PROTOCOL_VERSION}")
+    implements = message.get("implements")
+    if implements is not None and not (
+        isinstance(implements, list) and all(isinstance(feature, str) for feature in implements)
+    ):
+        raise WorkerStartError(f"{what} sent a malformed handshake: 'implements' must be a list of strings")
+    ready.setdefault("spec", "")
+    ready.setdefault("version", "")
+    return message
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     """``NAME@PYTHON`` → ``(NAME, PYTHON)``: the target, and the interpreter its worker runs under.
 
     ``PYTHON`` is a path or a command on ``PATH`` (``asyncio@python3.13``,
     ``reference@/usr/bin/pypy3``); without ``@`` the worker runs under the
     driver's own interpreter (None). Target names and ``MODULE:ATTR`` never
-    contain ``@``.
+    contain ``@``; an ``exec:COMMAND`` spec is never split.
     """
     name, at, python = spec.rpartition("@")
-    if not at:
+    if not at or spec.startswith(EXEC_PREFIX):
         return spec, None
     if not name or not python:
         raise WorkerStartError(f"{spec!r}: expected NAME@PYTHON, e.g. asyncio@python3.13")
@@ -256,6 +278,9 @@ class WorkerProcess:
         return self._proc is not None
 
     def command(self) -> list[str]:
+        """Our worker module under ``self.python``; for ``exec:COMMAND``, that command as it is."""
+        if self.spec.startswith(EXEC_PREFIX):
+            return shlex.split(self.spec[len(EXEC_PREFIX) :])
         cmd = [self.python, "-m", "conformance.worker", "--target", self.spec]
         if self.kind is not None:
             cmd += ["--kind", self.kind]
@@ -315,7 +340,7 @@ class WorkerProcess:
                     if line is not None:
                         message = _parse(line)
                         if message is not None and "ready" in message:
-                            self.info = message
+                            self.info = _checked_handshake(message, what)
                             return
                         if message is not None and "error" in message:
                             raise WorkerStartError(_one_line(str(message["error"])))
@@ -588,12 +613,20 @@ class WorkerProcess:
                 self._terminate()
 
     def supports(self, scenario: Any) -> bool:
-        """Whether this worker's target can run ``scenario`` (a ``Scenario``, its JSON object or text)."""
+        """Whether this worker's target can run ``scenario`` (a ``Scenario``, its JSON object or text).
+
+        Its kind must allow the runner configuration, and a worker that
+        declares what it implements (``conformance.protocol``) must implement
+        every feature the scenario needs.
+        """
         if self.ready is None:
             self.start()
-        assert self.ready is not None
-        config = _scenario(scenario).runner
-        return supports(self.ready["kind"], config.mode, config.loop_factory)
+        assert self.ready is not None and self.info is not None
+        parsed = _scenario(scenario)
+        config = parsed.runner
+        if not supports(self.ready["kind"], config.mode, config.loop_factory):
+            return False
+        return not missing(self.info.get("implements"), parsed)
 
     def execute(
         self,

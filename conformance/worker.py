@@ -8,7 +8,7 @@ The driver side is ``conformance.isolation``.
 
 Protocol (one JSON object per line, ASCII)::
 
-    <- {"ready": {"spec", "kind", "version"}, "python": "3.11.7", "pid": 123, ...}
+    <- {"ready": {"spec", "kind", "version"}, "protocol": 1, "python": "3.11.7", "pid": 123, ...}
     <- {"error": "<one line>"}                         (then exit 2)
     -> {"id": N, "scenario": <scenario object, or its text>}
     <- {"id": N, "observation": {...}}
@@ -362,6 +362,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         from conformance.interpreter import execute
+        from conformance.protocol import PROTOCOL_VERSION
         from conformance.targets import TargetError, load_target
     except BaseException as exc:
         channel.send({"error": f"cannot import the interpreter: {_exception_text(exc)}"})
@@ -384,6 +385,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     channel.send(
         {
             "ready": target.describe(),
+            "protocol": PROTOCOL_VERSION,
             "python": sys.version.split()[0],
             "implementation": sys.implementation.name,
             "executable": sys.executable,

@@ -1,0 +1,137 @@
+"""The protocol's edges: what a scenario needs, what a worker declares, and ``exec:`` workers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import textwrap
+
+import pytest
+
+from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError, split_spec
+from conformance.protocol import features, missing
+from conformance.scenario import (
+    Close,
+    OnCancel,
+    Raise,
+    Return,
+    Run,
+    RunnerConfig,
+    Scenario,
+    Spawn,
+    TaskGraph,
+    TaskSpec,
+    Timeout,
+    With,
+    Yield,
+)
+
+TIMEOUT = 60.0
+
+SIMPLE = Scenario(RunnerConfig("run"), (Run(TaskGraph((TaskSpec((Yield(), Return(3))),))),))
+
+
+def test_features_name_everything_a_scenario_needs():
+    scenario = Scenario(
+        RunnerConfig("close", debug=True),
+        (
+            With(
+                (
+                    Run(
+                        TaskGraph(
+                            (
+                                TaskSpec((Spawn(1), Timeout("never", (Yield(),))), finally_steps=(Yield(),)),
+                                TaskSpec((Raise("ValueError"),), OnCancel("swallow")),
+                            )
+                        ),
+                        context="copy",
+                    ),
+                )
+            ),
+            Close(),
+        ),
+    )
+    assert features(scenario) == {
+        "mode:close",
+        "runner:debug=true",
+        "call:with",
+        "call:run",
+        "call:run.context=copy",
+        "call:close",
+        "op:spawn",
+        "op:timeout",
+        "op:yield",
+        "op:raise",
+        "task:finally",
+        "task:on_cancel=swallow",
+    }
+    assert features(SIMPLE) == {"mode:run", "call:run", "op:yield", "op:return"}
+
+
+def test_missing_features_make_a_scenario_unsupported():
+    assert missing(None, SIMPLE) == []
+    assert missing(["mode:run", "call:run", "op:yield", "op:return"], SIMPLE) == []
+    assert missing(["mode:run", "call:run", "op:yield"], SIMPLE) == ["op:return"]
+
+
+def test_exec_specs_are_never_split_at_an_at_sign():
+    assert split_spec("exec:node runner.mjs --tag a@b") == ("exec:node runner.mjs --tag a@b", None)
+    assert split_spec("asyncio@python3.12") == ("asyncio", "python3.12")
+    assert split_spec("asyncio") == ("asyncio", None)
+
+
+def fake_worker(tmp_path, handshake: dict, body: str = "") -> str:
+    """An ``exec:`` spec for a tiny program that answers ``handshake`` and then runs ``body``."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            print(json.dumps({handshake!r}), flush=True)
+            """
+        )
+        + textwrap.dedent(body)
+    )
+    return "exec:" + shlex.join([sys.executable, str(script)])
+
+
+@pytest.mark.parametrize(
+    ("handshake", "words"),
+    [
+        ({"ready": {"kind": "runner"}, "protocol": 99}, "speaks protocol 99"),
+        ({"ready": {"kind": "teapot"}}, "malformed handshake"),
+        ({"ready": {"kind": "run"}, "implements": "everything"}, "'implements' must be a list"),
+    ],
+)
+def test_a_worker_with_a_bad_handshake_is_refused(tmp_path, handshake, words):
+    worker = WorkerProcess(fake_worker(tmp_path, handshake))
+    with pytest.raises(WorkerStartError, match=words):
+        worker.start()
+    worker.close()
+
+
+ECHO_OBSERVATION = """
+for line in sys.stdin:
+    request = json.loads(line)
+    print(json.dumps({"id": request["id"], "observation": OBSERVATION}), flush=True)
+"""
+
+
+def test_an_exec_worker_declaring_a_subset_gets_only_what_it_implements(tmp_path):
+    """Our own worker is the reference; the exec worker replays the reference's observation."""
+    with WorkerProcess("reference.run") as reference:
+        observation = reference.execute(SIMPLE, TIMEOUT)["observation"]
+    handshake = {
+        "ready": {"spec": "echo", "kind": "run", "version": "1"},
+        "protocol": 1,
+        "implements": sorted(features(SIMPLE)),
+    }
+    body = f"OBSERVATION = json.loads({json.dumps(observation)!r})\n" + ECHO_OBSERVATION
+    pair = WorkerPair("reference.run", fake_worker(tmp_path, handshake, body))
+    with pair:
+        assert pair.candidate_supports(SIMPLE)
+        failing = Scenario(RunnerConfig("run"), (Run(TaskGraph((TaskSpec((Raise("ValueError"),)),))),))
+        assert not pair.candidate_supports(failing)
+        reference_reply, candidate_reply = pair.check(SIMPLE, TIMEOUT)
+        assert reference_reply["observation"] == candidate_reply["observation"] == observation
