@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("--json", metavar="PATH", help="also write the counts and coverage as JSON")
     reach.add_argument("--spec", type=Path, metavar="PATH", help="the spec whose clauses count (default docs/spec.md)")
     reach.set_defaults(handler=_coverage)
+
+    known = commands.add_parser(
+        "candidates", help="list the built-in real candidates: kind, installed version, how to install"
+    )
+    known.set_defaults(handler=_candidates)
     return parser
 
 
@@ -248,6 +253,18 @@ def _coverage(args: argparse.Namespace) -> int:
         return coverage_report.command(source, seed, examples, args.budget, args.json, args.spec, settings)
     except (clauses.SpecError, coverage_measure.CoverageUnavailable) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _candidates(args: argparse.Namespace) -> int:
+    """Every built-in candidate, from the installed distributions' metadata: nothing is imported here."""
+    from conformance import candidates
+
+    rows = candidates.listing()
+    widths = {key: max(len(key), *(len(row[key]) for row in rows)) for key in ("name", "kind", "version")}
+    print("  ".join(key.upper().ljust(widths[key]) for key in widths) + "  INSTALL")
+    for row in rows:
+        print("  ".join(row[key].ljust(widths[key]) for key in widths) + "  " + row["install"])
+    return EXIT_OK
 
 
 def _finish(

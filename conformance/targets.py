@@ -121,16 +121,15 @@ def _builtin(spec: str) -> Optional[Target]:
         return Target(spec, "runner", _reference("Runner"), "reference", loop_factory=asyncio.new_event_loop)
     if spec == "reference.run":
         return Target(spec, "run", _reference("run"), "reference", loop_factory=asyncio.new_event_loop)
-    if spec == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise TargetError("candidate 'uvloop' is not installed (pip install uvloop)") from None
-        return Target(spec, "loop", uvloop.new_event_loop, getattr(uvloop, "__version__", ""))
-    return None
+    # The real candidates (uvloop, anyio, ...): conformance/candidates.py, loaded only here, in a worker.
+    from conformance import candidates
+
+    return candidates.load(spec)
 
 
-BUILTIN_NAMES = ("asyncio", "asyncio.run", "reference", "reference.run", "uvloop")
+from conformance.candidates import NAMES as _CANDIDATE_NAMES  # noqa: E402 - stdlib only at import, no cycle
+
+BUILTIN_NAMES = ("asyncio", "asyncio.run", "reference", "reference.run") + _CANDIDATE_NAMES
 
 
 def detect_kind(obj: Any) -> str:
