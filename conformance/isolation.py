@@ -541,8 +541,21 @@ class WorkerProcess:
                 except BlockingIOError:
                     return
                 except BrokenPipeError:
-                    self._finish_head(self._crash("the worker closed its input", wait=EXIT_GRACE_S))
+                    self._take_last_replies()
                     return
+
+    def _take_last_replies(self) -> None:
+        """The worker closed its input: file what it answered before it went, then what it left unanswered.
+
+        A worker exits right after a dirty reply, possibly while the driver
+        is still writing the requests queued behind it: that reply is in the
+        pipe and must be taken as the reply it is, not turned into a CRASH.
+        """
+        if not self._wait_exited(EXIT_GRACE_S):
+            self._finish_head(self._crash("the worker closed its input"))
+            return
+        while self._proc is not None and self._inflight:
+            self._receive()  # at the end of its output, the oldest unanswered request is a CRASH
 
     def _unwritten(self) -> bool:
         return bool(self._inflight) and self._inflight[-1].written < len(self._inflight[-1].line)

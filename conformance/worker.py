@@ -183,9 +183,13 @@ class Cleanliness:
         for thread in threading.enumerate():
             if thread in self.threads or thread is threading.current_thread():
                 continue
+            if isinstance(thread, threading._DummyThread):
+                # Not a thread this process started: a thread started outside ``threading``
+                # or, under gevent's monkey-patching, a greenlet. It cannot be joined.
+                continue
             try:
                 thread.join(max(0.0, deadline - time.monotonic()))
-            except Exception:  # a dummy thread (started outside threading) cannot be joined
+            except Exception:  # a foreign thread class may refuse to be joined
                 pass
             try:
                 alive = thread.is_alive()

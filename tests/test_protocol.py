@@ -135,3 +135,36 @@ def test_an_exec_worker_declaring_a_subset_gets_only_what_it_implements(tmp_path
         assert not pair.candidate_supports(failing)
         reference_reply, candidate_reply = pair.check(SIMPLE, TIMEOUT)
         assert reference_reply["observation"] == candidate_reply["observation"] == observation
+
+
+DIRTY_AND_GONE = """
+import os
+line = sys.stdin.readline()
+request = json.loads(line)
+print(json.dumps({"id": request["id"], "observation": {"calls": []}, "dirty": "a thread is still alive"}), flush=True)
+os._exit(3)
+"""
+
+
+def test_a_reply_written_before_the_worker_left_is_taken_not_turned_into_a_crash(tmp_path):
+    """A dirty worker exits at once; the driver may still be writing the next request when it does."""
+    import time
+
+    from conformance.isolation import pump
+
+    worker = WorkerProcess(fake_worker(tmp_path, {"ready": {"kind": "runner"}}, DIRTY_AND_GONE))
+    try:
+        worker.start()
+        pid = worker.pid
+        first = worker.submit(worker.request(SIMPLE), TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while worker._proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker has answered and exited; its reply is unread in the pipe
+        second = worker.submit(worker.request(SIMPLE), TIMEOUT)  # writing to it: broken pipe
+        pump([worker], lambda: worker.done(first) and worker.done(second))
+        assert worker.result(first) == {"id": first, "observation": {"calls": []}, "dirty": "a thread is still alive"}
+        # The request queued behind went to a fresh worker.
+        assert worker.result(second)["observation"] == {"calls": []}
+        assert worker.starts >= 2 and worker.pid != pid
+    finally:
+        worker.close()
