@@ -66,6 +66,9 @@ class Candidate:
     build: Callable[[], Any]
     #: Top-level modules whose absence (ModuleNotFoundError) means "not installed".
     modules: Tuple[str, ...] = ()
+    #: Features (``conformance.protocol``) the harness cannot drive this candidate with; the
+    #: builder's docstring says why. Scenarios needing one are unsupported, never divergences.
+    lacks: Tuple[str, ...] = ()
 
     @property
     def distributions(self) -> Tuple[str, ...]:
@@ -106,7 +109,7 @@ class Candidate:
             text = " ".join(str(exc).split())
             raise TargetError(f"candidate {self.name!r} cannot be imported ({self.pip}): {text}") from None
         loop_factory = obj if self.kind == "loop" else asyncio.new_event_loop
-        return Target(self.entry, self.kind, obj, self.version(), loop_factory=loop_factory)
+        return Target(self.entry, self.kind, obj, self.version(), loop_factory=loop_factory, lacks=self.lacks)
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,12 @@ def _trio_asyncio() -> Any:
     it is). trio_asyncio has no debug option: ``debug`` is set on its loop
     with ``loop.set_debug`` as main starts. Importing trio_asyncio installs
     its event loop policy, once, at load.
+
+    Lacks ``op:executor``: to keep executor work from racing the loop, the
+    harness blocks the loop's thread until an (instant) job has run, but
+    trio-asyncio starts executor jobs from a Trio task on that same thread,
+    so the job never starts and the scenario deadlocks (a harness limit, not
+    trio-asyncio's behaviour).
     """
     import trio_asyncio
 
@@ -530,6 +539,7 @@ CANDIDATES: Tuple[Candidate, ...] = (
         _adapter("trio_asyncio_run"),
         _trio_asyncio,
         ("trio_asyncio", "trio"),
+        lacks=("op:executor",),
     ),
     Candidate("tornado", "run", ("tornado",), "tornado", _adapter("tornado_run"), _tornado, ("tornado",)),
     Candidate(

@@ -161,11 +161,12 @@ def _checked_handshake(message: dict, what: str) -> dict:
     version = message.get("protocol", PROTOCOL_VERSION)
     if version != PROTOCOL_VERSION:
         raise WorkerStartError(f"{what} speaks protocol {version!r}; this driver speaks {PROTOCOL_VERSION}")
-    implements = message.get("implements")
-    if implements is not None and not (
-        isinstance(implements, list) and all(isinstance(feature, str) for feature in implements)
-    ):
-        raise WorkerStartError(f"{what} sent a malformed handshake: 'implements' must be a list of strings")
+    for field in ("implements", "lacks"):
+        declared = message.get(field)
+        if declared is not None and not (
+            isinstance(declared, list) and all(isinstance(feature, str) for feature in declared)
+        ):
+            raise WorkerStartError(f"{what} sent a malformed handshake: {field!r} must be a list of strings")
     ready.setdefault("spec", "")
     ready.setdefault("version", "")
     return message
@@ -630,7 +631,7 @@ class WorkerProcess:
 
         Its kind must allow the runner configuration, and a worker that
         declares what it implements (``conformance.protocol``) must implement
-        every feature the scenario needs.
+        every feature the scenario needs, and none it declares it lacks.
         """
         if self.ready is None:
             self.start()
@@ -639,7 +640,7 @@ class WorkerProcess:
         config = parsed.runner
         if not supports(self.ready["kind"], config.mode, config.loop_factory):
             return False
-        return not missing(self.info.get("implements"), parsed)
+        return not missing(self.info.get("implements"), parsed, self.info.get("lacks") or ())
 
     def execute(
         self,

@@ -25,7 +25,9 @@ and not counted as a divergence. The vocabulary is small and explicit:
     a task that handles its cancellation other than by propagating it, or
     has ``finally`` steps.
 
-A worker that declares nothing implements everything. This module is on the
+A worker may instead (or also) list what it ``lacks``: our worker does, for
+a Python candidate that the harness cannot drive with some feature (see
+``Target.lacks``). A worker that declares neither implements everything. This module is on the
 execution side: standard library only, Python 3.9+.
 """
 
@@ -64,8 +66,14 @@ def features(scenario: Scenario) -> Set[str]:
     return needed
 
 
-def missing(implemented: Optional[Iterable[str]], scenario: Scenario) -> List[str]:
-    """The features ``scenario`` needs that a worker declaring ``implemented`` lacks (None: it has all)."""
-    if implemented is None:
-        return []
-    return sorted(features(scenario) - set(implemented))
+def missing(implemented: Optional[Iterable[str]], scenario: Scenario, lacks: Iterable[str] = ()) -> List[str]:
+    """The features ``scenario`` needs that a worker does not have.
+
+    ``implemented``: what the worker declared it implements (None: everything);
+    ``lacks``: what it declared it does not.
+    """
+    needed = features(scenario)
+    absent = needed & set(lacks)
+    if implemented is not None:
+        absent |= needed - set(implemented)
+    return sorted(absent)

@@ -25,7 +25,7 @@ import importlib
 import inspect
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 KINDS = ("runner", "run", "loop")
 
@@ -47,6 +47,9 @@ class Target:
     driver: Any = None
     loop_factory: Optional[Callable[[], asyncio.AbstractEventLoop]] = None
     options: Dict[str, Any] = field(default_factory=dict)
+    #: Features (``conformance.protocol``) the harness cannot drive this target with: scenarios
+    #: needing one are unsupported, not run (the worker declares them in its handshake).
+    lacks: Tuple[str, ...] = ()
 
     def supports(self, mode: str, loop_factory: bool) -> bool:
         return supports(self.kind, mode, loop_factory)

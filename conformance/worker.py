@@ -390,6 +390,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         {
             "ready": target.describe(),
             "protocol": PROTOCOL_VERSION,
+            "lacks": list(target.lacks),
             "python": sys.version.split()[0],
             "implementation": sys.implementation.name,
             "executable": sys.executable,

@@ -73,6 +73,19 @@ def test_missing_features_make_a_scenario_unsupported():
     assert missing(None, SIMPLE) == []
     assert missing(["mode:run", "call:run", "op:yield", "op:return"], SIMPLE) == []
     assert missing(["mode:run", "call:run", "op:yield"], SIMPLE) == ["op:return"]
+    assert missing(None, SIMPLE, lacks=["op:return", "op:executor"]) == ["op:return"]
+    assert missing(["mode:run", "call:run", "op:yield", "op:return"], SIMPLE, lacks=["op:yield"]) == ["op:yield"]
+
+
+def test_a_worker_that_lacks_a_feature_gets_no_scenario_needing_it(tmp_path):
+    worker = WorkerProcess(fake_worker(tmp_path, {"ready": {"kind": "run"}, "lacks": ["op:raise"]}))
+    try:
+        assert worker.supports(SIMPLE)
+        assert not worker.supports(
+            Scenario(RunnerConfig("run"), (Run(TaskGraph((TaskSpec((Raise("ValueError"),)),))),))
+        )
+    finally:
+        worker.close()
 
 
 def test_exec_specs_are_never_split_at_an_at_sign():
