@@ -103,6 +103,20 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("--spec", type=Path, metavar="PATH", help="the spec whose clauses count (default docs/spec.md)")
     reach.set_defaults(handler=_coverage)
 
+    table = commands.add_parser("matrix", help="run several candidates with one seed and budget; one combined report")
+    table.add_argument(
+        "candidates", nargs="*", metavar="CANDIDATE", help="candidates to run (default: every installed built-in one)"
+    )
+    sizes = table.add_mutually_exclusive_group()
+    sizes.add_argument("--examples", type=_positive_int, help=f"scenarios per candidate (default {DEFAULT_EXAMPLES})")
+    sizes.add_argument("--budget", type=_positive_float, metavar="SECONDS", help="time budget per candidate")
+    table.add_argument("--seed", type=_non_negative_int, help="generation seed (default: random, printed)")
+    table.add_argument("--mode", choices=MODES, default="hypothesis", help="how scenarios are made, as for run")
+    table.add_argument("--out", default=os.path.join("reports", "matrix"), help="directory for the reports")
+    table.add_argument("--timeout", type=_positive_float, default=None, help="per-scenario limit (s; as for run)")
+    table.add_argument("--strict-messages", action="store_true", help="also compare messages the runtime writes")
+    table.set_defaults(handler=_matrix)
+
     known = commands.add_parser(
         "candidates", help="list the built-in real candidates: kind, installed version, how to install"
     )
@@ -186,37 +200,100 @@ def _start_pair(args: argparse.Namespace) -> tuple[WorkerPair, Dict[str, Any], D
 
 
 def _run(args: argparse.Namespace) -> int:
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
+    # The budget counts from the command's start: starting the workers is part of it.
+    deadline = None if args.budget is None else args.started + args.budget - BUDGET_MARGIN_S
+    result, candidate_info, reference_info = _campaign(args, seed, examples, deadline)
+    return _finish(args, result, candidate_info, reference_info, _settings(args, examples))
+
+
+def _campaign(
+    args: argparse.Namespace, seed: int, examples: Optional[int], deadline: Optional[float]
+) -> tuple[CampaignResult, Dict[str, Any], Dict[str, Any]]:
+    """One candidate's campaign (``args.candidate``), ending by ``deadline`` (monotonic) if given."""
     from conformance.fuzz import Fuzzer
     from strategies import scenarios
 
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
-    examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
     pair, candidate_info, reference_info = _start_pair(args)
     with pair:
         progress = _Progress()
         source = Fuzzer if args.mode == "fuzz" else scenarios
-        # The budget counts from the command's start: starting the workers is part of it.
-        budget = None if args.budget is None else args.budget - (time.monotonic() - args.started) - BUDGET_MARGIN_S
         campaign = Campaign(
             pair,
             source(candidate_info["kind"]),
             seed,
             examples=examples,
-            budget_s=budget,
+            budget_s=None if deadline is None else deadline - time.monotonic(),
             timeout_s=args.timeout,
             strict_messages=args.strict_messages,
             progress=progress,
         )
         result = campaign.run()
         progress.done()
-    settings = {
+    return result, candidate_info, reference_info
+
+
+def _settings(args: argparse.Namespace, examples: Optional[int]) -> Dict[str, Any]:
+    return {
         "examples": examples,
         "budget_s": args.budget,
         "mode": args.mode,
         "timeout_s": args.timeout,
         "strict": args.strict_messages,
     }
-    return _finish(args, result, candidate_info, reference_info, settings)
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    """Every candidate of the list (default: every installed built-in one), one report each, and the matrix."""
+    from conformance import candidates, matrix
+
+    listing = candidates.listing()
+    names = args.candidates or [row["name"] for row in listing if _installed(row)]
+    known = {row["name"] for row in listing} | {"asyncio", "asyncio.run", "reference", "reference.run"}
+    unknown = [name for name in names if split_spec(name)[0] not in known and ":" not in name]
+    if unknown:
+        raise UsageError(f"unknown candidate(s): {', '.join(unknown)} (see 'conformance candidates')")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
+    out = Path(args.out)
+    rows: List[matrix.Row] = []
+    any_diverged = False
+    for name in names:
+        one = argparse.Namespace(**vars(args), candidate=name, candidate_kind=None, reference=None)
+        deadline = None if args.budget is None else time.monotonic() + args.budget
+        try:
+            result, candidate_info, reference_info = _campaign(one, seed, examples, deadline)
+        except WorkerStartError as exc:
+            rows.append(matrix.Row(name, unavailable=str(exc)))
+            print(f"{name}: not run: {exc}")
+            continue
+        document = report.build(result, candidate_info, reference_info, _settings(one, examples))
+        path = out / f"{_slug(name)}.json"
+        _write(path, report.dumps(document))
+        _write(path.with_suffix(".md"), report.markdown(document))
+        rows.append(matrix.Row(name, document, report_path=path.name))
+        any_diverged = any_diverged or bool(result.divergences)
+        print(f"{name}: {result.examples} scenarios, {len(result.divergences)} divergence group(s)")
+    settings = {**_settings(args, examples), "seed": seed}
+    combined = matrix.build(rows, settings)
+    _write(out / "matrix.json", matrix.dumps(combined))
+    _write(out / "matrix.md", matrix.markdown(combined))
+    print(f"wrote {out / 'matrix.json'} and {out / 'matrix.md'}")
+    return EXIT_DIVERGED if any_diverged else EXIT_OK
+
+
+def _installed(row: Dict[str, str]) -> bool:
+    return row["kind"] != "-" and row["version"] != "not installed"
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", spec).strip("_") or "candidate"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -275,12 +352,11 @@ def _finish(
     settings: Dict[str, Any],
 ) -> int:
     document = report.build(result, candidate_info, reference_info, settings)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.candidate).strip("_") or "candidate"
+    slug = _slug(args.candidate)
     json_path = Path(args.json or os.path.join("reports", f"{slug}.json"))
     markdown_path = Path(args.report or os.path.join("reports", f"{slug}.md"))
-    for path, text in ((json_path, report.dumps(document)), (markdown_path, report.markdown(document))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    _write(json_path, report.dumps(document))
+    _write(markdown_path, report.markdown(document))
     _print_summary(result, document, json_path, markdown_path)
     if result.invalid:
         return EXIT_INTERNAL

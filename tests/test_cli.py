@@ -157,3 +157,35 @@ def test_a_bad_interpreter_in_a_spec_exits_2_with_one_line(tmp_path, spec, words
     done = conformance("run", "--candidate", spec, "--examples", "5", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_matrix_runs_each_candidate_and_keeps_the_unavailable_as_rows(tmp_path):
+    done = conformance(
+        "matrix",
+        "asyncio",
+        "tests.fixtures.mutants:NoCancelOnClose",
+        "rsloop",
+        "--examples",
+        "60",
+        "--seed",
+        "1",
+        "--out",
+        "m",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    document = json.loads((tmp_path / "m" / "matrix.json").read_text())
+    rows = {row["candidate"]: row for row in document["rows"]}
+    assert set(rows) == {"asyncio", "tests.fixtures.mutants:NoCancelOnClose", "rsloop"}
+    assert all(cell["state"] != "diverging" for cell in rows["asyncio"]["cells"].values())
+    mutant = rows["tests.fixtures.mutants:NoCancelOnClose"]
+    assert mutant["cells"]["K"]["state"] == "diverging" and mutant["divergence_groups"] >= 1
+    assert "rsloop" in rows["rsloop"]["unavailable"]
+    for row in (rows["asyncio"], mutant):  # each candidate's own report is written next to the matrix
+        assert json.loads((tmp_path / "m" / row["report"]).read_text())["examples"] == row["examples"]
+    assert "| `asyncio` |" in (tmp_path / "m" / "matrix.md").read_text()
+
+
+def test_matrix_refuses_unknown_candidates(tmp_path):
+    done = conformance("matrix", "no-such-loop", "--examples", "5", cwd=tmp_path)
+    assert done.returncode == 2 and "unknown candidate(s): no-such-loop" in done.stderr
