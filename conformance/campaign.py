@@ -10,7 +10,9 @@ gives the same findings.
 
 A divergent scenario is run again by the candidate (``differential.confirm``)
 before it counts: one whose outcome changes is FLAKY, kept apart and not
-counted as a divergence. Divergences are grouped by signature (clause and
+counted as a divergence. When the two sides run different Python versions,
+a difference the spec predicts for those versions (``conformance.explain``)
+is a version difference, also kept apart. Divergences are grouped by signature (clause and
 category of the primary difference): one real difference of a candidate often
 makes a large share of random scenarios diverge, and must show as one group
 with a count, not drown the rest. Each group keeps its smallest scenario,
@@ -34,6 +36,7 @@ from hypothesis import seed as hypothesis_seed
 
 from conformance import behaviours
 from conformance.differential import DIVERGED, INVALID, SAME, UNSUPPORTED, CheckResult, confirm, judge
+from conformance.explain import VERSION, VersionExplainer
 from conformance.fuzz import Fuzzer
 from conformance.isolation import encode_scenario
 from conformance.pipeline import DEPTH, Deadlines, Finished, OutOfTime, Pipeline
@@ -69,6 +72,8 @@ class CampaignResult:
     groups: Dict[str, Group] = field(default_factory=dict)
     #: Scenarios whose outcome changed when the candidate ran them again, by first signature.
     flaky_groups: Dict[str, Group] = field(default_factory=dict)
+    #: Differences the spec attributes to the two sides' Python versions (``conformance.explain``), by signature.
+    version_groups: Dict[str, Group] = field(default_factory=dict)
     invalid: List[CheckResult] = field(default_factory=list)
     #: Seconds from the start of the campaign to the first divergence recorded (None: nothing diverged).
     first_divergence_s: Optional[float] = None
@@ -80,6 +85,10 @@ class CampaignResult:
     @property
     def flaky(self) -> List[Group]:
         return list(self.flaky_groups.values())
+
+    @property
+    def version_differences(self) -> List[Group]:
+        return list(self.version_groups.values())
 
 
 class StopGeneration(Exception):
@@ -112,8 +121,10 @@ class Campaign:
         progress: Optional[Callable[[CampaignResult], None]] = None,
         stop_at_first_divergence: bool = False,
         depth: int = DEPTH,
+        explainer: Optional[VersionExplainer] = None,
     ) -> None:
         self.strategy = strategy
+        self.explainer = explainer
         self.examples = examples
         self.budget_s = budget_s
         self.strict = strict_messages
@@ -196,6 +207,8 @@ class Campaign:
         result = judge(scenario, ref_reply, cand_reply, search, self.strict)
         if result.status == DIVERGED:
             confirm(result, lambda: self.pipeline.rerun_candidate(scenario), search, self.strict)
+            if not result.flaky and self.explainer is not None and self.explainer.explains(result):
+                result.status = VERSION
         self.record(result)
 
     def _search(self, scenario: Scenario) -> Callable[[List[List[str]], Dict[str, Any]], Dict[str, Any]]:
@@ -206,10 +219,12 @@ class Campaign:
         stats = self.result
         stats.examples += 1
         stats.statuses["flaky" if result.flaky else result.status] += 1
-        if result.status in (SAME, DIVERGED) and result.reference.get("calls") is not None:
+        if result.status in (SAME, DIVERGED, VERSION) and result.reference.get("calls") is not None:
             stats.clauses.update(behaviours.exercised(result.scenario, result.reference))
         if result.status == INVALID:
             stats.invalid.append(result)
+        elif result.status == VERSION:
+            _file(stats.version_groups, result)
         elif result.status == DIVERGED:
             if result.flaky:
                 _file(stats.flaky_groups, result)
@@ -320,10 +335,16 @@ def generate(
 
 
 def replay(
-    pair: Any, scenarios: List[Scenario], timeout_s: Optional[float] = None, strict_messages: bool = False
+    pair: Any,
+    scenarios: List[Scenario],
+    timeout_s: Optional[float] = None,
+    strict_messages: bool = False,
+    explainer: Optional[VersionExplainer] = None,
 ) -> CampaignResult:
     """Check saved scenarios, re-running each divergence (no generation, no shrinking)."""
-    campaign = Campaign(pair, list(scenarios), seed=0, timeout_s=timeout_s, strict_messages=strict_messages)
+    campaign = Campaign(
+        pair, list(scenarios), seed=0, timeout_s=timeout_s, strict_messages=strict_messages, explainer=explainer
+    )
     return campaign.run(shrinking=False)
 
 

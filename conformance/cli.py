@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from conformance import report
 from conformance.campaign import Campaign, CampaignResult, replay
+from conformance.explain import VersionExplainer
 from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError, split_spec
 from conformance.scenario import ScenarioError, load_file
 from conformance.targets import KINDS
@@ -216,22 +217,46 @@ def _campaign(
     from strategies import scenarios
 
     pair, candidate_info, reference_info = _start_pair(args)
-    with pair:
-        progress = _Progress()
-        source = Fuzzer if args.mode == "fuzz" else scenarios
-        campaign = Campaign(
-            pair,
-            source(candidate_info["kind"]),
-            seed,
-            examples=examples,
-            budget_s=None if deadline is None else deadline - time.monotonic(),
-            timeout_s=args.timeout,
-            strict_messages=args.strict_messages,
-            progress=progress,
-        )
-        result = campaign.run()
-        progress.done()
+    explainer = _version_explainer(args, candidate_info, reference_info)
+    try:
+        with pair:
+            progress = _Progress()
+            source = Fuzzer if args.mode == "fuzz" else scenarios
+            campaign = Campaign(
+                pair,
+                source(candidate_info["kind"]),
+                seed,
+                examples=examples,
+                budget_s=None if deadline is None else deadline - time.monotonic(),
+                timeout_s=args.timeout,
+                strict_messages=args.strict_messages,
+                progress=progress,
+                explainer=explainer,
+            )
+            result = campaign.run()
+            progress.done()
+    finally:
+        if explainer is not None:
+            explainer.close()
     return result, candidate_info, reference_info
+
+
+def _version_explainer(
+    args: argparse.Namespace, candidate_info: Dict[str, Any], reference_info: Dict[str, Any]
+) -> Optional[VersionExplainer]:
+    """When the two sides run different Python releases, what tells the spec's version differences apart."""
+    release = lambda info: ".".join(str(info.get("python", "")).split(".")[:2])  # noqa: E731
+    if release(candidate_info) == release(reference_info):
+        return None
+    candidate_python = split_spec(args.candidate)[1]
+    reference_python = split_spec(args.reference)[1] if args.reference is not None else candidate_python
+    return VersionExplainer(
+        reference_python,
+        candidate_python,
+        reference_info["kind"],
+        candidate_info["kind"],
+        strict_messages=args.strict_messages,
+    )
 
 
 def _settings(args: argparse.Namespace, examples: Optional[int]) -> Dict[str, Any]:
@@ -299,8 +324,13 @@ def _write(path: Path, text: str) -> None:
 def _replay(args: argparse.Namespace) -> int:
     scenarios = load_file(args.file)
     pair, candidate_info, reference_info = _start_pair(args)
-    with pair:
-        result = replay(pair, scenarios, args.timeout, args.strict_messages)
+    explainer = _version_explainer(args, candidate_info, reference_info)
+    try:
+        with pair:
+            result = replay(pair, scenarios, args.timeout, args.strict_messages, explainer)
+    finally:
+        if explainer is not None:
+            explainer.close()
     settings = {"replayed": args.file, "timeout_s": args.timeout, "strict": args.strict_messages}
     return _finish(args, result, candidate_info, reference_info, settings)
 
@@ -381,6 +411,8 @@ def _print_summary(result: CampaignResult, document: Dict[str, Any], json_path: 
         out.append("no divergence")
     if result.flaky:
         out.append(f"{len(result.flaky)} flaky group(s) (outcome changes on re-run; not counted as divergences)")
+    for group in sorted(result.version_differences, key=lambda g: -g.count):
+        out.append(f"  version difference the spec predicts: {group.clause} {group.category}, {group.count} scenarios")
     if result.invalid:
         out.append(f"INTERNAL: the reference could not run {len(result.invalid)} scenario(s); see the report")
     out.append(f"wrote {json_path} and {markdown_path}")

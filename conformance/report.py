@@ -45,6 +45,7 @@ def build(
         "clauses_exercised": dict(sorted(result.clauses.items())),
         "divergences": [_group(g, candidate) for g in _ordered(result.divergences)],
         "flaky": [_group(g, candidate) for g in _ordered(result.flaky)],
+        "version_differences": [_group(g, candidate) for g in _ordered(result.version_differences)],
         "invalid": [{"scenario": r.scenario.to_json(), "reference": r.reference} for r in result.invalid[:20]],
     }
 
@@ -85,13 +86,21 @@ def markdown(report: Dict[str, Any]) -> str:
         "",
     ]
     divergences = report["divergences"]
+    versions = report.get("version_differences", [])
     if divergences:
         lines.append(f"**{len(divergences)} divergence group(s).**")
     else:
         lines.append("**No divergence.**")
+    if versions:
+        lines += ["", f"{len(versions)} group(s) of version differences, which the spec predicts for these versions."]
     lines += ["", "## Clauses exercised", "", "| clause | scenarios |", "|---|---|"]
     lines += [f"| {clause} | {count} |" for clause, count in report["clauses_exercised"].items()]
-    for title, groups in (("Divergences", divergences), ("Flaky (not counted as divergences)", report["flaky"])):
+    sections = (
+        ("Divergences", divergences),
+        ("Flaky (not counted as divergences)", report["flaky"]),
+        ("Version differences (the spec predicts them for the two sides' Python versions)", versions),
+    )
+    for title, groups in sections:
         if not groups:
             continue
         lines += ["", f"## {title}", ""]

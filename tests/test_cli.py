@@ -118,19 +118,8 @@ def test_a_broken_reference_is_an_internal_error_exit_3(tmp_path):
 
 def _other_python() -> str | None:
     """Another CPython (3.11+) on this machine, for the ``@PYTHON`` tests; None if there is none."""
-    import glob
-    import shutil
-
-    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    found = [shutil.which(f"python3.{minor}") for minor in (11, 12, 13, 14)]
-    found += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-4]*/bin/python3")))
-    for python in filter(None, found):
-        version = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
-        ).stdout.strip()
-        if version and version != here:
-            return python
-    return None
+    others = (minor for minor in (11, 12, 13, 14) if minor != sys.version_info[1])
+    return next(filter(None, map(_python, others)), None)
 
 
 def test_a_candidate_runs_under_the_interpreter_its_spec_names(tmp_path):
@@ -189,3 +178,47 @@ def test_matrix_runs_each_candidate_and_keeps_the_unavailable_as_rows(tmp_path):
 def test_matrix_refuses_unknown_candidates(tmp_path):
     done = conformance("matrix", "no-such-loop", "--examples", "5", cwd=tmp_path)
     assert done.returncode == 2 and "unknown candidate(s): no-such-loop" in done.stderr
+
+
+def _python(minor: int) -> str | None:
+    """A working CPython 3.``minor`` on this machine (PATH or pyenv), or None."""
+    import glob
+    import shutil
+
+    found = [shutil.which(f"python3.{minor}")]
+    found += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3")))
+    for python in filter(None, found):
+        done = subprocess.run([python, "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == str(minor):
+            return python
+    return None
+
+
+GENERATOR_RUN = {"schema": 1, "runner": {"mode": "with"}, "calls": [{"call": "run_object", "object": "generator"}]}
+LEFTOVER = {
+    "schema": 1,
+    "runner": {"mode": "with"},
+    "calls": [
+        {"call": "run", "main": {"tasks": [{"steps": [{"op": "spawn", "task": 1}]}, {"steps": [{"op": "yield"}]}]}}
+    ],
+}
+
+
+def test_differences_between_python_versions_that_the_spec_predicts_are_not_divergences(tmp_path):
+    """3.11's run() took a plain generator, 3.12 refuses it (docs/spec.md, version table: R-1)."""
+    old, new = _python(11), _python(12) or _python(13)
+    if old is None or new is None:
+        pytest.skip("needs CPython 3.11 and 3.12 or 3.13 on this machine")
+    (tmp_path / "s.json").write_text(json.dumps([GENERATOR_RUN, LEFTOVER]))
+    common = ("--reference", f"asyncio@{old}", "--json", "o.json")
+    done = conformance("replay", "s.json", "--candidate", f"asyncio@{new}", *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert report["divergences"] == []
+    assert [(g["clause"], g["count"]) for g in report["version_differences"]] == [("R-1", 1)]
+    # A difference the spec does not predict stays a divergence, even across versions.
+    mutant = f"tests.fixtures.mutants:NoCancelOnClose@{new}"
+    done = conformance("replay", "s.json", "--candidate", mutant, *common, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert [g["clause"] for g in report["divergences"]] == ["K-1"]
