@@ -29,9 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from conformance.scenario import (
+    LOOP_FAILURE_ORIGIN,
     Call,
     Group,
+    InterruptMain,
     Run,
+    RunObject,
     Scenario,
     SetVarCall,
     Sigint,
@@ -54,6 +57,10 @@ NO_LOOP_FACTORY = "unexpected keyword argument 'loop_factory'"
 SHUTDOWN_REPORT = "unhandled exception during asyncio.run() shutdown"
 #: R-13: the reference runs on asyncio's own loop, whose message this is.
 STOPPED = "Event loop stopped before Future completed"
+#: R-15, C-4: asyncio's loop refusing to work once closed.
+LOOP_CLOSED = "Event loop is closed"
+#: R-14: asyncio's Task running a coroutine that has already been awaited.
+REUSED_COROUTINE = "already awaited"
 
 #: What the program's own SIGINT handler logs (``sigint_handler: custom``).
 CUSTOM_HANDLER = "sigint custom handler"
@@ -70,6 +77,10 @@ _GET = re.compile(r"^get (\w+) -> ")
 _GROUP_START = re.compile(r"^(\S+) \[((?:r\d+\.t\d+(?:, )?)*)\]$")
 _ESCAPE = re.compile(r"^exit raised (KeyboardInterrupt|SystemExit)\(")
 _AWAITING = re.compile(r"^(yield|await |executor \S+ awaited)")
+#: What a task factory logs as it makes a task (``task_factory`` custom, eager, legacy).
+_FACTORY_LINE = re.compile(r"^(\S+) task_factory context=(True|False) sigint=(\S+)$")
+#: The log events of steps that raise a SIGINT (``sigint``, ``interrupt_main``) or wait for one.
+_SIGINT_EVENTS = ("sigint", "sigint_wait", "interrupt_main")
 _CLOSING_CALLS = ("close", "exit")
 _RUN_CALLS = ("run", "run_object")
 
@@ -189,13 +200,20 @@ def _calls_by_path(scenario: Scenario) -> Dict[str, Call]:
 
 
 def _initialised(record: Record) -> bool:
-    """Whether this call initialised the runner (L-*): what it returned or raised says so."""
-    if record["call"] in ("enter", "get_loop"):
+    """Whether this call initialised the runner (L-*): what it returned or raised says so.
+
+    A call that got the failure of ``loop_fails`` did not (L-7).
+    """
+    if record["call"] in ("enter", "get_loop", "close_loop"):
         return "returned" in record["outcome"]
     if record["call"] not in _RUN_CALLS:
         return False
     raised = record["outcome"].get("raised")
-    return raised is None or not any(text in _message(raised) for text in (CLOSED, NOT_A_COROUTINE))
+    if raised is None:
+        return True
+    if raised.get("origin") == LOOP_FAILURE_ORIGIN:
+        return False
+    return not any(text in _message(raised) for text in (CLOSED, NOT_A_COROUTINE))
 
 
 def _message(raised: Dict[str, Any]) -> str:
@@ -267,21 +285,25 @@ def _cancelled_by_close(log: List[str], start: int, leftovers: Set[str]) -> Dict
     """Mode ``run``: leftovers whose message-less cancellation nothing but the close explains.
 
     A ``cancel`` step or a SIGINT (which cancels the main task) aimed at the
-    task or at one of its ancestors (a cancelled parent cancels the child it
-    awaits) explains a cancellation too, and so does a ``TaskGroup`` or
-    ``wait_for`` that the task was made by (they cancel their children): such
-    tasks do not count.
+    task or at one of its ancestors explains a cancellation too, and so does a
+    ``TaskGroup`` or ``wait_for`` that the task was made by (they cancel their
+    children): such tasks do not count. A cancelled parent passes its
+    cancellation on to a child it awaits (an ``await`` step, ``gather``), not
+    to one it only spawned. Only what happened before the close began counts.
     """
     parent: Dict[str, str] = {}
     explained: Set[str] = set()
     main = _main(log)
-    for line in log:
+    for line in log[:start]:
         label, event = _split(line)
         how, children = _spawned(event)
         for child in children:
-            parent[child] = label
+            if how.startswith("gather"):
+                parent[child] = label
             if how == "taskgroup" or how.startswith("wait_for("):
                 explained.add(child)
+        if event.startswith("await "):
+            parent[event.split(" ")[1]] = label
         match = _CANCEL_STEP.match(event)
         if match:
             explained.add(match.group(1))
@@ -330,6 +352,13 @@ def _construction_and_initialisation(program: _Program) -> Set[str]:
         raised = record.get("outcome", {}).get("raised")
         if raised is not None and phase == "closed" and CLOSED in _message(raised):
             clauses.add("L-1")
+        # I-1: the runner's class refused an argument given positionally.
+        if record["call"] == "construct_positional" and raised is not None and raised["type"] == "TypeError":
+            clauses.add("I-1")
+        # L-7: the first loop failed, the runner stayed fresh, and a later call initialised it.
+        if raised is not None and raised.get("origin") == LOOP_FAILURE_ORIGIN and phase == "fresh":
+            if any(_initialised(later) for later in program.records[index + 1 :]):
+                clauses.add("L-7")
     for _, _record, log in program.run_records():
         main = _main(log)
         # L-5: the main task sees the debug flag the runner was given.
@@ -381,6 +410,8 @@ def _with_close_and_get_loop(program: _Program) -> Set[str]:
             clauses.add("C-1")
         if call == "get_loop":
             clauses.add("G-1")
+        if _closed_from_inside(record, program.config.loop_factory):
+            clauses.add("C-6")
     executor_at = min(
         (i for i, r in enumerate(program.records) for line in r["log"] if _split(line)[1].startswith("executor ")),
         default=None,
@@ -399,7 +430,31 @@ def _with_close_and_get_loop(program: _Program) -> Set[str]:
         raised = close.record["outcome"].get("raised")
         if raised is not None and (program.config.mode != "run" or _raised_by_leftover(close, raised)):
             clauses.add("C-4")
+        # R-13: a leftover stopped the loop while being cancelled: the close failed with the loop's message.
+        if raised is not None and raised["type"] == "RuntimeError" and STOPPED in _message(raised):
+            clauses.add("R-13")
     return clauses
+
+
+def _closed_from_inside(record: Record, loop_factory: bool) -> bool:
+    """C-6: a task closed the runner from inside its running loop, and the loop refused.
+
+    What shows that the close did not refuse at once (as a guard would): its
+    leftover cancellation reached a task (a plain cancellation after it, or the
+    calling task ended cancelled), or it reset the thread's current loop that
+    the runner had set (no loop factory).
+    """
+    log = record["log"]
+    for index, line in enumerate(log):
+        label, event = _split(line)
+        if not event.startswith("close_runner raised RuntimeError("):
+            continue
+        reached = any(_split(later)[1] == _PLAIN_CANCEL for later in log[index + 1 :])
+        if reached or record["tasks"].get(label) == "cancelled":
+            return True
+        if not loop_factory and record["state"].get("thread_loop") == "none":
+            return True
+    return False
 
 
 def _raised_by_leftover(close: _Close, raised: Dict[str, Any]) -> bool:
@@ -408,7 +463,9 @@ def _raised_by_leftover(close: _Close, raised: Dict[str, Any]) -> bool:
     if label in close.cancelled:
         return True
     return raised.get("type") == "KeyboardInterrupt" and any(
-        _first(close.lines, leftover, "sigint", max(line, 0)) is not None for leftover, line in close.cancelled.items()
+        _first(close.lines, leftover, event, max(line, 0)) is not None
+        for leftover, line in close.cancelled.items()
+        for event in ("sigint", "interrupt_main")
     )
 
 
@@ -422,14 +479,25 @@ def _runs(program: _Program) -> Set[str]:
         call = program.call(record)
         main = _main(log)
         phase = program.phases[index]
+        # R-14: an already-awaited coroutine was run, and its task failed for it.
+        if isinstance(call, RunObject) and call.object == "awaited" and raised is not None:
+            if raised["type"] == "RuntimeError" and REUSED_COROUTINE in _message(raised):
+                clauses.add("R-14")
+        # R-15: the user closed the runner's loop; run() got the loop's own refusal, not "Runner is closed".
+        if (
+            raised is not None
+            and phase == "ready"
+            and LOOP_CLOSED in _message(raised)
+            and _user_closed_loop(program, index)
+        ):
+            clauses.add("R-15")
         if record["call"] == "run_object" and program.version < (3, 14):
             clauses.add("R-1")  # the type check came first: rejected, or a 3.11 generator let through
-        if record["call"] == "run_object" and raised is not None and program.version >= (3, 14) and phase != "closed":
+        refused = raised is not None and NOT_AWAITABLE in _message(raised)
+        if record["call"] == "run_object" and refused and program.version >= (3, 14) and phase != "closed":
             clauses.add("R14-2")  # rejected only after the running-loop check and initialisation
-        if record["call"] == "run_object" and program.version >= (3, 14):
-            # R14-3: another awaitable wrapped and run, anything else refused with TypeError.
-            if "returned" in outcome or (raised is not None and NOT_AWAITABLE in _message(raised)):
-                clauses.add("R14-3")
+        if record["call"] == "run_object" and program.version >= (3, 14) and _handled_as_314_does(outcome):
+            clauses.add("R14-3")
         if raised is not None and phase == "closed" and CLOSED in _message(raised):
             clauses.add("R-3")
             if record["call"] == "run_object" and program.version >= (3, 14):
@@ -467,7 +535,12 @@ def _runs(program: _Program) -> Set[str]:
             if first is not None and reached_own and _first(log, main[0], _PLAIN_CANCEL, first) is None:
                 clauses.add("R-6")
             continue
+        # R-11: a handler that user code installed over the runner's during the run was left in place.
+        if record["state"].get("sigint") == "custom" and any(_split(line)[1] == "set_sigint_handler" for line in log):
+            clauses.add("R-11")
         reached = _sigint_clauses(main[0], log, record)
+        if _handler_installed_after_main_task(main[0], log, "S-1" in reached):
+            clauses.add("R-7")
         if handler_reached and "S-1" in reached:
             clauses.add("R-8")  # a fresh "first SIGINT" in a later run of the same runner
         handler_reached = handler_reached or "R-11" in reached
@@ -487,8 +560,32 @@ def _runs(program: _Program) -> Set[str]:
     return clauses
 
 
+def _handled_as_314_does(outcome: Dict[str, Any]) -> bool:
+    """R14-3: ``run`` wrapped an awaitable and ran it, refused a non-awaitable with TypeError, or
+    ran a coroutine as it is (an already-awaited one fails in its task)."""
+    raised = outcome.get("raised")
+    if raised is None:
+        return True
+    return NOT_AWAITABLE in _message(raised) or REUSED_COROUTINE in _message(raised)
+
+
+def _user_closed_loop(program: _Program, index: int) -> bool:
+    """Whether a ``close_loop`` call before record ``index`` closed the runner's loop."""
+    return any(record["call"] == "close_loop" and "returned" in record["outcome"] for record in program.records[:index])
+
+
+def _handler_installed_after_main_task(main: str, log: List[str], sigint_handled: bool) -> bool:
+    """R-7: the task factory saw the default SIGINT handler as it made the main task, and the
+    runner's own handler was installed afterwards (a later task saw it, or it handled a SIGINT)."""
+    made_at = next((i for i, line in enumerate(log) if line.startswith(f"{main} task_factory ")), None)
+    if made_at is None or not log[made_at].endswith(" sigint=default"):
+        return False
+    later = [_FACTORY_LINE.match(line) for line in log[made_at + 1 :]]
+    return sigint_handled or any(match is not None and match.group(3) == "other" for match in later)
+
+
 def _sigint_clauses(main: str, log: List[str], record: Record) -> Set[str]:
-    """S-1..S-3, R-6, R-10, R-11: what the SIGINTs raised during one run did."""
+    """S-1..S-3, S-6, R-6, R-10, R-11: what the SIGINTs raised during one run did."""
     clauses: Set[str] = set()
     sigints = [i for i, line in enumerate(log) if _is_sigint(line)]
     if not sigints:
@@ -501,6 +598,8 @@ def _sigint_clauses(main: str, log: List[str], record: Record) -> Set[str]:
         saw_it = _first(log, main, _PLAIN_CANCEL, first)
         if saw_it is not None or main_state == "cancelled":
             clauses |= {"S-1", "R-6", "R-11"}  # the runner's handler cancelled the pending main task
+            if _split(log[first])[1] == "interrupt_main":
+                clauses.add("S-6")  # _thread.interrupt_main() ran the same handler
             if saw_it is not None:
                 clauses.add("S-3")  # the main task's own handling decides what it means
             if main_state == "cancelled" and raised.get("type") in ("KeyboardInterrupt", "CancelledError"):
@@ -514,12 +613,14 @@ def _sigint_clauses(main: str, log: List[str], record: Record) -> Set[str]:
             raised.get("type") == "KeyboardInterrupt" and "origin" not in raised
         ):
             clauses |= {"S-2", "R-6", "R-11"}  # the handler raised KeyboardInterrupt where the code was
+            if _split(log[at])[1] == "interrupt_main":
+                clauses.add("S-6")
     return clauses
 
 
 def _is_sigint(line: str) -> bool:
-    """A SIGINT raised by a task: a ``sigint`` step, or a ``sigint_wait`` step waiting for one from outside."""
-    return _split(line)[1] in ("sigint", "sigint_wait")
+    """A SIGINT raised by a task (``sigint``, ``interrupt_main``), or a ``sigint_wait`` step waiting for one."""
+    return _split(line)[1] in _SIGINT_EVENTS
 
 
 def _sigint_inside_block(graph: TaskGraph) -> bool:
@@ -533,7 +634,7 @@ def _sigint_inside_block(graph: TaskGraph) -> bool:
             inner = list(walk_steps(step.steps))
             if isinstance(step, Group):
                 inner += [s for child in step.tasks for s in graph.tasks[child].all_steps()]
-            if any(isinstance(s, (Sigint, SigintWait)) for s in inner):
+            if any(isinstance(s, (Sigint, SigintWait, InterruptMain)) for s in inner):
                 return True
     return False
 
@@ -588,7 +689,6 @@ def _asyncio_run(program: _Program) -> Set[str]:
         clauses.add("A-1")
     if main is not None and not config.loop_factory and record["state"].get("thread_loop") == "none":
         clauses.add("A-4")  # the loop it made current is no longer the thread's
-    if program.version >= (3, 14) and record["call"] == "run_object":
-        if "returned" in record["outcome"] or NOT_AWAITABLE in _message(raised):
-            clauses.add("R14-5")
+    if program.version >= (3, 14) and record["call"] == "run_object" and _handled_as_314_does(record["outcome"]):
+        clauses.add("R14-5")
     return clauses

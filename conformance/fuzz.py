@@ -11,31 +11,39 @@ by ``conformance.shrink`` like any other.
 
 Every scenario it makes is valid (``conformance.scenario.from_json`` accepts
 its JSON, tests/test_fuzz.py checks): the spawn tree, the awaits that follow
-it and the limits are built in, not filtered for.
+it and the limits are built in, not filtered for. Programs get the same foci
+as in strategies/ (``conformance.focus``), except a SIGINT inside a
+``timeout`` block, a step kind the fuzzer does not make.
 
 Driver side; uses only the standard library and never the global ``random``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
+from conformance.focus import Focus, Leftover, focused, starting_with, with_main, without_executors
 from conformance.scenario import (
     CONTEXT_VARS,
     MAX_STRING,
-    MODES,
     NON_COROUTINES,
     AsyncGen,
     Await,
     Call,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
+    InterruptMain,
+    NestedRun,
     OnCancel,
     Raise,
     Return,
@@ -43,12 +51,14 @@ from conformance.scenario import (
     RunnerConfig,
     RunObject,
     Scenario,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
     SigintCall,
     Spawn,
     Step,
+    StopLoop,
     TaskGraph,
     TaskSpec,
     With,
@@ -59,12 +69,10 @@ KINDS = ("runner", "run", "loop")
 
 #: Step kinds of the model that the fuzzer does not make yet, and why.
 NOT_GENERATED: Dict[str, str] = {
-    "group": "not in strategies/ yet",
-    "timeout": "not in strategies/ yet",
-    "uncancel": "not in strategies/ yet",
-    "stop_loop": "not in strategies/ yet",
-    "nested_run": "not in strategies/ yet",
-    "sigint_wait": "needs a helper process per scenario; not in strategies/ yet",
+    "group": "not mirrored from strategies/ yet",
+    "timeout": "not mirrored from strategies/ yet",
+    "uncancel": "not mirrored from strategies/ yet",
+    "sigint_wait": "needs a helper process per scenario; not mirrored from strategies/ yet",
 }
 
 # The same limits as strategies/scenarios.py.
@@ -116,6 +124,9 @@ _EXCEPTIONS = _Table(
     ("ValueError", 6), ("RuntimeError", 5), ("CancelledError", 5), ("KeyboardInterrupt", 1), ("SystemExit", 1)
 )
 _CONTEXTS = _Table(("runner", 6), ("fresh", 1), ("copy", 1))
+#: As ``strategies.scenarios._OBJECT_WEIGHTS``.
+_OBJECT_WEIGHTS = {"int": 2, "none": 2, "lambda": 2, "generator": 2, "awaitable": 3, "awaited": 3}
+_OBJECTS = _Table(*((name, _OBJECT_WEIGHTS[name]) for name in NON_COROUTINES))
 
 
 def _text(rng: random.Random) -> str:
@@ -176,13 +187,16 @@ _STEPS = _Table(
     (Executor(True), 3),
     (Executor(False), 3),
     (AsyncGen(), 5),
+    (InterruptMain(), 1),
+    (CloseRunner(), 1),
+    (SetSigintHandler(), 1),
     ((_GENERAL, "rare"), 2),
     ((_GENERAL, "return"), 1),
     ((_GENERAL, "var"), 2),
     ((_GENERAL, "cancel"), 1),
     ((_GENERAL, "raise"), 3),
 )
-_RARE_STEPS = (Raise("KeyboardInterrupt"), Raise("SystemExit"), Sigint())
+_RARE_STEPS = (Raise("KeyboardInterrupt"), Raise("SystemExit"), Sigint(), StopLoop())
 _CANCEL_TARGETS = _Table(("child", 6), ("main", 2), ("self", 1), ("any", 1))
 
 
@@ -332,33 +346,73 @@ _CALL_PAIRS = (
     (_OBJECT, 4),
     (_WITH, 3),
     (SigintCall(), 1),
+    (ConstructPositional(), 2),
+    (CloseLoop(), 2),
 )
 _CALLS = tuple(
     _Table(*(pair for pair in _CALL_PAIRS if pair[0] is not _WITH or depth < MAX_WITH_DEPTH))
     for depth in range(MAX_WITH_DEPTH + 1)
 )
-_OUTLINES = _Table(
-    *(
-        ((prelude, shape, context), prelude_weight * shape_weight)
-        for prelude, prelude_weight in (
-            (None, 12),
-            (SetVarCall("a", 1), 2),
-            (SetVarCall("b", "x"), 1),
-            (GetVarCall("a"), 1),
-            (GetLoop(), 1),
-            (Close(), 1),
-        )
-        for shape, context, shape_weight in (
-            ("single", "runner", 18),
-            ("single", "fresh", 3),
-            ("single", "copy", 3),
-            ("program", None, 16),
-            ("interrupted", "runner", 1),
-        )
-    )
+#: As in strategies/: a call made first, if any, then the program's shape.
+_PRELUDES = _Table(
+    (None, 10),
+    (SetVarCall("a", 1), 2),
+    (SetVarCall("b", "x"), 1),
+    (GetVarCall("a"), 1),
+    (GetLoop(), 2),
+    (Close(), 2),
+    (ConstructPositional(), 3),
+    (CloseLoop(), 3),
+    (RunObject("awaited"), 2),
+    (RunObject("awaitable"), 2),
 )
-_CLOSE_AT_END = _Table((False, 1), (True, 3))
-_RUN_MODE_CALLS = _Table((_RUN, 2), (_OBJECT, 1))
+_SHAPES = _Table(
+    (("single", "runner"), 18),
+    (("single", "fresh"), 3),
+    (("single", "copy"), 3),
+    (("program", None), 16),
+    (("twice", "runner"), 4),
+    (("object", None), 6),
+    (("interrupted", "runner"), 4),
+    (("reentered", "runner"), 10),
+)
+_CLOSE_AT_END = _Table((False, 1), (True, 2), ("again", 1))
+_NESTED = object()
+_RUN_MODE_CALLS = _Table((_RUN, 2), (_OBJECT, 3), (_NESTED, 2))
+
+# ------------------------------------------------------------------ foci
+
+#: As in strategies/ (which also raise the SIGINT in a ``timeout`` block sometimes).
+_FOCUS_SIGINTS = _Table((Sigint(), 1), (InterruptMain(), 1))
+_FOCUS_NESTED = _Table((NestedRun("runner"), 2), (NestedRun("run"), 1))
+_FOCUS_CONTEXTS = _Table(("runner", 2), ("fresh", 1), ("copy", 1))
+_LEFTOVER_ENDINGS = _Table(
+    (None, 1),
+    (Raise("ValueError", "cleanup"), 4),
+    (Raise("KeyboardInterrupt"), 2),
+    (Raise("SystemExit"), 1),
+    (Sigint(), 4),
+    (StopLoop(), 3),
+    (Return("swallowed"), 4),
+)
+
+
+def _focus(rng: random.Random, sigint_likely: bool) -> Focus:
+    """Each feature on or off independently, as ``strategies.scenarios._foci`` draws them."""
+    sigint = None
+    if sigint_likely:
+        sigint = (_FOCUS_SIGINTS.draw(rng), None, None, False, rng.random() < 0.5)
+    elif rng.random() < 0.4:
+        again = _FOCUS_SIGINTS.draw(rng) if rng.random() < 0.5 else None
+        sigint = (_FOCUS_SIGINTS.draw(rng), None, again, rng.random() < 1 / 3, rng.random() < 0.5)
+    leftovers: Tuple[Leftover, ...] = ()
+    if rng.random() < 0.6:
+        for _ in range(1 + (rng.random() < 0.5)):
+            ending = _LEFTOVER_ENDINGS.draw(rng)
+            leftovers += ((rng.randint(3, 6), rng.random() < 0.5, rng.random() < 0.5, ending),)
+    context = rng.random() < 1 / 3
+    nested = _FOCUS_NESTED.draw(rng) if rng.random() < 1 / 3 else None
+    return Focus(sigint, leftovers, context, nested, rng.random() < 1 / 3, rng.random() < 1 / 3)
 
 
 def _call(rng: random.Random, depth: int) -> Call:
@@ -368,7 +422,7 @@ def _call(rng: random.Random, depth: int) -> Call:
     if call is _WITH:
         return With(tuple(_calls(rng, depth + 1)))
     if call is _OBJECT:
-        return RunObject(rng.choice(NON_COROUTINES))
+        return RunObject(_OBJECTS.draw(rng))
     if isinstance(call, tuple):
         var = rng.choice(CONTEXT_VARS)
         return SetVarCall(var, _value(rng)) if rng.random() < 0.5 else GetVarCall(var)
@@ -380,33 +434,110 @@ def _calls(rng: random.Random, depth: int) -> List[Call]:
     return [_call(rng, depth) for _ in range(size)]
 
 
-def _program(rng: random.Random, mode: str) -> Tuple[Call, ...]:
+def _program(rng: random.Random, mode: str, legacy: bool) -> Tuple[Call, ...]:
+    """A program, made as ``strategies.scenarios._programs`` makes one."""
+    focus = _focus(rng, legacy)
+    spawned_at_close = False
+
+    def focused_graph() -> TaskGraph:
+        nonlocal spawned_at_close
+        graph, spawns = focused(task_graph(rng), focus)
+        spawned_at_close = spawned_at_close or spawns
+        return graph
+
     if mode == "run":
-        return (Run(task_graph(rng)) if _RUN_MODE_CALLS.draw(rng) is _RUN else RunObject(rng.choice(NON_COROUTINES)),)
-    prelude, shape, context = _OUTLINES.draw(rng)
-    calls: List[Call] = [] if prelude is None else [prelude]
+        kind = _RUN_MODE_CALLS.draw(rng)
+        if kind is _OBJECT:
+            return (RunObject(_OBJECTS.draw(rng)),)
+        graph = focused_graph()
+        if kind is _NESTED:
+            graph = with_main(graph, starting_with(graph.tasks[0], (NestedRun("run"),)))
+        return _fit_run_mode((Run(graph),), spawned_at_close)
+    first, (shape, context) = _PRELUDES.draw(rng), _SHAPES.draw(rng)
+    calls: List[Call] = [] if first is None else [first]
+    if focus.two_runs:
+        shape, context = "twice", context or "runner"
+    if focus.context and not any(isinstance(call, SetVarCall) and call.var == "a" for call in calls):
+        calls.insert(0, SetVarCall("a", 1))
+
+    def run(run_context: str = "runner") -> Run:
+        graph = focused_graph()
+        return Run(graph, _FOCUS_CONTEXTS.draw(rng) if focus.context else run_context)
+
     if shape == "program":
         calls += _calls(rng, 0)
+    elif shape == "object":
+        calls.append(RunObject(_OBJECTS.draw(rng)))
+    elif shape == "reentered":
+        calls += [GetLoop(), With((GetLoop(),)), run(context)]
     else:
-        calls.append(Run(task_graph(rng), context))
+        calls.append(run(context))
+    if shape == "twice":
+        calls.append(run())
     if shape == "interrupted":
-        calls += [SigintCall(), Run(task_graph(rng))]
-    if mode == "close" and _CLOSE_AT_END.draw(rng):
+        calls += [SigintCall(), run()]
+    end = _CLOSE_AT_END.draw(rng) if mode == "close" else False
+    if end or (mode == "close" and focus.leftovers):
         calls.append(Close())
-    return tuple(calls)
+    if end == "again":
+        calls.append(Run())
+    return without_executors(tuple(calls)) if spawned_at_close else tuple(calls)
+
+
+def _fit_run_mode(calls: Tuple[Call, ...], spawned_at_close: bool) -> Tuple[Call, ...]:
+    """Mode ``run`` has no runner object: its tasks run nested through the run function and close nothing."""
+    if spawned_at_close:
+        calls = without_executors(calls)
+    (run,) = calls
+    assert isinstance(run, Run)
+
+    def fix(steps: Tuple[Step, ...]) -> Tuple[Step, ...]:
+        return tuple(
+            Yield() if isinstance(s, CloseRunner) else NestedRun("run") if isinstance(s, NestedRun) else s
+            for s in steps
+        )
+
+    tasks = tuple(
+        TaskSpec(
+            fix(t.steps), OnCancel(t.on_cancel.action, t.on_cancel.value, fix(t.on_cancel.steps)), fix(t.finally_steps)
+        )
+        for t in run.main.tasks
+    )
+    return (Run(TaskGraph(tasks)),)
+
+
+#: As in strategies/: task factories, and how a runner's first loop fails in mode "close".
+_TASK_FACTORIES = _Table(
+    ("none", 10), ("custom", 2), ("legacy", 4), *((("eager", 2),) if hasattr(asyncio, "eager_task_factory") else ())
+)
+_LOOP_FAILURES = _Table(("never", 2), ("create", 1), ("set_debug", 2))
 
 
 def _configs(kind: str) -> _Table:
-    modes = ("run",) if kind == "run" else MODES
+    modes = (("run", 1),) if kind == "run" else (("with", 4), ("close", 4), ("run", 3))
     factories = {"run": (False,), "loop": (True,), "runner": (False, True)}[kind]
     return _Table(
         *(
-            (RunnerConfig(mode, debug, loop_factory), weight)
-            for mode in modes
+            (RunnerConfig(mode, debug, loop_factory), mode_weight * weight)
+            for mode, mode_weight in modes
             for loop_factory in factories
             for debug, weight in ((None, 2), (False, 1), (True, 1))
         )
     )
+
+
+def _config(rng: random.Random, configs: _Table, kind: str) -> RunnerConfig:
+    """A runner configuration, completed as ``strategies.scenarios._configs`` completes one."""
+    config = configs.draw(rng)
+    task_factory = _TASK_FACTORIES.draw(rng)
+    loop_fails = _LOOP_FAILURES.draw(rng) if config.mode == "close" else "never"
+    debug, loop_factory = config.debug, config.loop_factory
+    if loop_fails == "set_debug":
+        if kind == "loop":
+            loop_fails = "create"
+        else:
+            debug, loop_factory = (True if debug is None else debug), False
+    return RunnerConfig(config.mode, debug, loop_factory, "default", "main", loop_fails, task_factory)
 
 
 class Fuzzer:
@@ -419,8 +550,11 @@ class Fuzzer:
         self._configs = _configs(kind)
 
     def scenario(self, rng: random.Random) -> Scenario:
-        config = self._configs.draw(rng)
-        return Scenario(config, _program(rng, config.mode))
+        config = _config(rng, self._configs, self.kind)
+        calls = _program(rng, config.mode, config.task_factory == "legacy")
+        if config.mode == "close" and config.loop_fails != "never":
+            calls = (GetLoop(),) + calls  # as in strategies/: the failure shows, the rest retries (L-7)
+        return Scenario(config, calls)
 
     def scenarios(self, seed: int) -> Iterator[Scenario]:
         """An endless stream of scenarios, the same for the same seed."""

@@ -35,10 +35,20 @@ and still have no false positives:
   scenario decides (``conformance.outside_sigint``).
 * Deadlines are either already over when a wait starts (``0`` s: handled by
   the next loop iteration) or never come while a scenario runs (a day).
+* ``_thread.interrupt_main()`` (``interrupt_main``) is called from the loop's
+  own thread, the main one, whose next check for pending signals comes right
+  after the call returns: the handler runs there, at a known step, as it does
+  inside ``signal.raise_signal``.
+* Loops made through the scenario's hooks (``loop_fails``, ``task_factory``:
+  the loop factory is wrapped, or without one a policy makes the loops) are
+  labelled as they are made, in the order the runner asks for them, so that a
+  loop the runner abandons (L-7) is known and closed at the end like the others.
+  The task factory logs only tasks of the scenario, by label.
 
 Steps that the running interpreter cannot execute (``TaskGroup``,
-``asyncio.timeout`` and ``uncancel`` need Python 3.11) make ``execute`` raise
-``UnsupportedScenario`` before anything runs: a worker replies with that error.
+``asyncio.timeout`` and ``uncancel`` need Python 3.11, an eager task factory
+3.12) make ``execute`` raise ``UnsupportedScenario`` before anything runs: a
+worker replies with that error.
 
 Observation shape::
 
@@ -58,9 +68,11 @@ This module is on the execution side: standard library only, Python 3.9+.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import builtins
 import contextvars
+import dataclasses
 import gc
 import re
 import signal
@@ -73,22 +85,28 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from conformance.outside_sigint import OutsideSigint
 from conformance.scenario import (
     CONTEXT_VARS,
+    LOOP_FAILURE_ORIGIN,
     AsyncGen,
     Await,
     Call,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     Raise,
     Return,
     Run,
     RunObject,
     Scenario,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
@@ -154,7 +172,13 @@ def execute(scenario: Scenario, target: Target, cancel_order: Optional[Sequence[
 
 
 def check_supported(scenario: Scenario) -> None:
-    """Refuse a scenario with a step this interpreter cannot run (TaskGroup, timeout and uncancel need 3.11)."""
+    """Refuse a scenario with a step this interpreter cannot run (TaskGroup, timeout and uncancel need 3.11).
+
+    An eager task factory needs 3.12.
+    """
+    if scenario.runner.task_factory == "eager" and not hasattr(asyncio, "eager_task_factory"):
+        version = ".".join(map(str, sys.version_info[:3]))
+        raise UnsupportedScenario(f"$.runner.task_factory: 'eager' needs eager tasks, which Python {version} lacks")
     needs = {
         "taskgroup": ("asyncio.TaskGroup", hasattr(asyncio, "TaskGroup")),
         "timeout": ("asyncio.timeout", hasattr(asyncio, "timeout")),
@@ -268,11 +292,14 @@ class _Session:
         self.runner: Any = None
         self.outside = OutsideSigint()
         self.sigint_waits: List[asyncio.Future] = []  # futures of sigint_wait steps waiting now
+        self.coroutine_labels: Dict[int, str] = {}  # id(coroutine) -> its task's label, for the task factory
+        self.loops_asked = 0  # loops the runner asked the scenario's hooks for (loop_fails: the first)
 
     # ------------------------------------------------------------ driving
 
     def execute(self) -> Dict[str, Any]:
         asyncio.set_event_loop_policy(None)
+        self._install_loop_hooks()
         self.threads_before = set(threading.enumerate())
         gc_was_enabled = gc.isenabled()
         # Garbage of an earlier scenario must not be finalized during this one.
@@ -297,6 +324,61 @@ class _Session:
             if gc_was_enabled:
                 gc.enable()
         return {"calls": self.records, "end": end, "hints": self.hints}
+
+    def _install_loop_hooks(self) -> None:
+        """Route the runner's loops through ``_hooked_loop`` when the scenario configures them.
+
+        With a loop factory, the target's factory is wrapped; without one, the
+        runner makes its loops through the event-loop policy (L-3), so a policy
+        making them is installed (``_restore_process_state`` removes it).
+        """
+        config = self.scenario.runner
+        if config.loop_fails == "never" and config.task_factory == "none":
+            return
+        if config.loop_factory:
+            factory = self.target.loop_factory
+            self.target = dataclasses.replace(self.target, loop_factory=lambda: self._hooked_loop(factory))
+        else:
+            asyncio.set_event_loop_policy(_HookedPolicy(self._hooked_loop))
+
+    def _hooked_loop(self, make: Callable[[], Any]) -> Any:
+        """A loop made by ``make`` for a runner: the first one fails as ``loop_fails`` says (L-7).
+
+        ``create``: the loop is not made and the runner gets the exception;
+        ``set_debug``: the loop is made, and its ``set_debug`` raises when the
+        runner calls it. Every loop gets the ``task_factory``.
+        """
+        config = self.scenario.runner
+        first = self.loops_asked == 0
+        self.loops_asked += 1
+        if first and config.loop_fails == "create":
+            raise _from_config(RuntimeError("loop creation failed"))
+        loop = make()
+        self._loop_label(loop)
+        if first and config.loop_fails == "set_debug":
+            loop.set_debug = _failing_set_debug
+        if config.task_factory != "none":
+            loop.set_task_factory(self._task_factory)
+        return loop
+
+    def _task_factory(self, loop: Any, coro: Any, **kwargs: Any) -> Any:
+        """The task factory of ``task_factory`` custom, eager and legacy (R-5, R-7, R-10).
+
+        It logs each scenario task it makes: whether it was handed a context
+        and which SIGINT handler is installed as it is made. ``eager`` starts
+        tasks eagerly (only a running loop does); ``legacy`` makes the main
+        task of a Task class without ``uncancel()``.
+        """
+        how = self.scenario.runner.task_factory
+        label = self.coroutine_labels.get(id(coro))
+        if label is not None:
+            context = kwargs.get("context") is not None
+            self.log(label, f"task_factory context={context} sigint={self._sigint_state()}")
+        if how == "eager":
+            kwargs["eager_start"] = True
+        main = label is not None and label.endswith(".t0")
+        task_class = _TaskWithoutUncancel if how == "legacy" and main else asyncio.Task
+        return task_class(coro, loop=loop, **kwargs)
 
     def _install_sigint_handler(self) -> None:
         """The SIGINT handler the program starts with (``sigint_handler``), before any runner exists."""
@@ -406,14 +488,34 @@ class _Session:
             return lambda: self.variables[call.var].get(_UNSET)
         if isinstance(call, SigintCall):
             return lambda: signal.raise_signal(signal.SIGINT)
+        if isinstance(call, ConstructPositional):
+            return self._construct_positionally
+        if isinstance(call, CloseLoop):
+            return self._close_loop
         raise TypeError(f"unknown call {call!r}")
+
+    def _close_loop(self) -> None:
+        """``runner.get_loop().close()``; the loop is labelled as the program sees it (R-15)."""
+        loop = self.runner.get_loop()
+        self._loop_label(loop)
+        loop.close()
+
+    def _construct_positionally(self) -> Any:
+        """``type(runner)(debug)``: the runner's class given an argument positionally (I-1 says TypeError).
+
+        A runner made anyway is kept, as everything the program makes is, until the end.
+        """
+        made = type(self.runner)(self.scenario.runner.debug)
+        self.keep_alive.append(made)
+        return made
 
     def _main_object(self, call: Call, path: str) -> Any:
         """What ``run`` is handed: the main task's coroutine, or a non-coroutine."""
         if isinstance(call, Run):
-            label = self.run_labels[path]
-            coroutine = self._task(f"{label}.t0", call.main.tasks, 0)
+            label = f"{self.run_labels[path]}.t0"
+            coroutine = self._task(label, call.main.tasks, 0)
             self.keep_alive.append(coroutine)
+            self.coroutine_labels[id(coroutine)] = label
             return coroutine
         assert isinstance(call, RunObject)
         if call.object == "int":
@@ -426,6 +528,10 @@ class _Session:
             generator = (x for x in ())
             self.keep_alive.append(generator)
             return generator
+        if call.object == "awaited":
+            awaited = _awaited_coroutine()
+            self.keep_alive.append(awaited)
+            return awaited
         return _Awaitable()
 
     def _record(self, call: Call, path: str, action: Callable[[], Any]) -> bool:
@@ -568,6 +674,14 @@ class _Session:
                 self._nested_run(label, step.how)
             elif isinstance(step, SigintWait):
                 await self._sigint_wait(label)
+            elif isinstance(step, CloseRunner):
+                self._close_runner(label)
+            elif isinstance(step, InterruptMain):
+                self.log(label, "interrupt_main")
+                _thread.interrupt_main()
+            elif isinstance(step, SetSigintHandler):
+                self.log(label, "set_sigint_handler")
+                signal.signal(signal.SIGINT, self._custom_sigint_handler)
             else:
                 raise TypeError(f"unknown step {step!r}")
         return False, None
@@ -578,6 +692,7 @@ class _Session:
         """Create task ``index`` of the graph with ``create`` (a loop's or a TaskGroup's) and label it."""
         coroutine = self._task(child, specs, index)
         self.keep_alive.append(coroutine)
+        self.coroutine_labels[id(coroutine)] = child
         task = create(coroutine)
         self._register(child, task)
         return task
@@ -654,6 +769,22 @@ class _Session:
             self.log(label, f"nested_run {how} raised {format_exception(exc)}")
         else:
             self.log(label, f"nested_run {how} -> {self._value(value)!r}")
+
+    def _close_runner(self, label: str) -> None:
+        """``runner.close()`` from inside the runner's running loop (C-6); logs what it raised.
+
+        Its leftover cancellation reaches every task not done yet, this one
+        included, in an order CPython leaves open: they are noted as possible
+        leftovers first (see ``_note_possible_leftovers``).
+        """
+        self._note_possible_leftovers()
+        self.log(label, "close_runner")
+        try:
+            value = self.runner.close()
+        except Exception as exc:
+            self.log(label, f"close_runner raised {format_exception(exc)}")
+        else:
+            self.log(label, f"close_runner -> {self._value(value)!r}")
 
     async def _sigint_wait(self, label: str) -> None:
         """Wait until a SIGINT from another process, sent while the loop is idle, releases this task.
@@ -815,16 +946,18 @@ class _Session:
             loop_state = self._loop_label(thread_loop)
         else:
             loop_state = "other"
+        return {"thread_loop": loop_state, "sigint": self._sigint_state()}
+
+    def _sigint_state(self) -> str:
+        """The SIGINT handler installed now: ``default``, ``custom`` (the program's own), ``SIG_IGN``, ``other``..."""
         handler = signal.getsignal(signal.SIGINT)
         if handler is signal.default_int_handler:
-            sigint = "default"
-        elif handler == self._custom_sigint_handler:
-            sigint = "custom"
-        elif handler in (signal.SIG_IGN, signal.SIG_DFL):
-            sigint = signal.Handlers(handler).name
-        else:
-            sigint = "other"
-        return {"thread_loop": loop_state, "sigint": sigint}
+            return "default"
+        if handler == self._custom_sigint_handler:
+            return "custom"
+        if handler in (signal.SIG_IGN, signal.SIG_DFL):
+            return signal.Handlers(handler).name
+        return "other"
 
     def _threads_left(self) -> bool:
         """Whether threads this scenario started are still alive after a close.
@@ -981,6 +1114,51 @@ def _task_group() -> Any:
 
 async def _nested_main() -> None:
     """The coroutine a ``nested_run`` step hands to ``run``; a conforming runner never starts it."""
+
+
+async def _finished() -> str:
+    """The coroutine of ``run_object: awaited``, run to its end before ``run`` is handed it (R-14)."""
+    return "finished"
+
+
+def _awaited_coroutine() -> Any:
+    """A coroutine that has already been awaited to its end: running it again fails (R-14)."""
+    coroutine = _finished()
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    return coroutine
+
+
+def _from_config(exc: BaseException) -> BaseException:
+    """``exc`` marked as made by the runner configuration's ``loop_fails`` (its origin, as for raise steps)."""
+    exc._conformance_origin = LOOP_FAILURE_ORIGIN  # type: ignore[attr-defined]
+    return exc
+
+
+def _failing_set_debug(enabled: bool) -> None:
+    """The ``set_debug`` of the loop ``loop_fails: set_debug`` spoils (L-7)."""
+    raise _from_config(RuntimeError("set_debug failed"))
+
+
+class _HookedPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    """The default event-loop policy, making its loops through a hook (see ``_Session._hooked_loop``)."""
+
+    def __init__(self, hook: Callable[[Callable[[], Any]], Any]) -> None:
+        super().__init__()
+        self._hook = hook
+
+    def new_event_loop(self) -> Any:
+        return self._hook(super().new_event_loop)
+
+
+class _TaskWithoutUncancel(asyncio.Task):  # type: ignore[misc,type-arg]
+    """A Task class as written before Python 3.11, without ``uncancel()`` (``task_factory: legacy``, R-10)."""
+
+    @property
+    def uncancel(self) -> Any:
+        raise AttributeError("uncancel")
 
 
 def _set(variable: contextvars.ContextVar, value: Value) -> None:

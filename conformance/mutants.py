@@ -30,6 +30,7 @@ import asyncio
 import asyncio.events
 import contextvars
 import functools
+import inspect
 import signal
 import threading
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from reference.runner import (
     NESTED_ASYNCIO_RUN_MESSAGE,
     SHUTDOWN_REPORT_MESSAGE,
     _cancel_leftover_tasks,
+    _create_main_task,
     _Phase,
     _shutdown_default_executor,
 )
@@ -80,6 +82,13 @@ class Mutant:
 
 
 # ---------------------------------------------------------------- construction and initialisation
+
+
+class PositionalArgumentsAccepted(reference.Runner):
+    """I-1 broken: ``debug`` and ``loop_factory`` may also be passed positionally."""
+
+    def __init__(self, debug: Optional[bool] = None, loop_factory: Any = None, **kwargs: Any) -> None:
+        super().__init__(debug=debug, loop_factory=loop_factory, **kwargs)
 
 
 class InitialisesAtConstruction(reference.Runner):
@@ -157,6 +166,20 @@ class ContextCopiedAtConstruction(reference.Runner):
         super()._ensure_ready()
         if fresh:
             self._context = self._context_at_construction
+
+
+class ReadyBeforeTheLoopExists(reference.Runner):
+    """L-7 broken: the runner counts as initialised before its loop is made, so a failed attempt is never retried."""
+
+    def _ensure_ready(self) -> None:
+        if self._phase is not _Phase.FRESH:
+            super()._ensure_ready()
+            return
+        self._phase = _Phase.READY
+        self._context = contextvars.copy_context()
+        self._loop = self._new_loop()
+        if self._debug is not None:
+            self._loop.set_debug(self._debug)
 
 
 # ---------------------------------------------------------------- with-block, get_loop
@@ -266,6 +289,15 @@ class CloseSkipsCleanupOnError(reference.Runner):
         self._release(loop)
 
 
+class CloseRefusedInsideItsLoop(reference.Runner):
+    """C-6 broken: ``close()`` refuses to run inside the runner's own running loop (a guard CPython lacks)."""
+
+    def close(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            raise RuntimeError("Runner.close() cannot be called from a running event loop")
+        super().close()
+
+
 # ---------------------------------------------------------------- run
 
 
@@ -329,6 +361,41 @@ class SigintHandlerReplacesCustomHandler(reference.Runner):
         return handler
 
 
+class _MainTaskToBe:
+    """Stands for the main task in a SIGINT handler installed before the task exists."""
+
+    task: Any = None
+
+    def done(self) -> bool:
+        return self.task.done()
+
+    def cancel(self) -> bool:
+        return self.task.cancel()
+
+
+class SigintHandlerInstalledBeforeMainTask(reference.Runner):
+    """R-7 broken: the SIGINT handler is installed before the main task is made, so a task factory already sees it."""
+
+    def _run_main_task(self, coro: Any, context: contextvars.Context) -> Any:
+        assert self._loop is not None
+        main = _MainTaskToBe()
+        handler = self._install_sigint_handler(main)
+        try:
+            main.task = _create_main_task(self._loop, coro, context)
+        except BaseException:
+            self._restore_sigint_handler(handler)
+            raise
+        self._sigint_count = 0
+        try:
+            return self._loop.run_until_complete(main.task)
+        except asyncio.CancelledError:
+            if self._sigint_caused_cancellation(main.task):
+                raise KeyboardInterrupt()  # noqa: B904 - as the reference: a fresh one (R-10)
+            raise
+        finally:
+            self._restore_sigint_handler(handler)
+
+
 class SigintCountNotReset(reference.Runner):
     """R-8 broken: SIGINTs are counted over the runner's life, so a later run's first SIGINT raises at once."""
 
@@ -342,6 +409,15 @@ class SigintCountNotReset(reference.Runner):
         super()._handle_sigint(signum, frame, main_task)
 
 
+class AwaitedCoroutineRefused(reference.Runner):
+    """R-14 broken: ``run()`` refuses a coroutine that was already awaited as if it were no coroutine (ValueError)."""
+
+    def run(self, coro: Any, *, context: Optional[contextvars.Context] = None) -> Any:
+        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED:
+            raise ValueError(f"a coroutine was expected, got {coro!r}")
+        return super().run(coro, context=context)
+
+
 async def _await_without_result(coro: Any) -> None:
     await coro
 
@@ -353,11 +429,29 @@ class MainWrapperDropsResult(reference.Runner):
         return super()._run_main_task(_await_without_result(coro), context)
 
 
+class NewLoopWhenTheUserClosedIt(reference.Runner):
+    """R-15 broken: when the user closed the runner's loop, the runner quietly makes a new one and runs in it."""
+
+    def _ensure_ready(self) -> None:
+        if self._phase is _Phase.READY and self._loop is not None and self._loop.is_closed():
+            self._phase = _Phase.FRESH
+        super()._ensure_ready()
+
+
 class SigintEndsInCancelledError(reference.Runner):
     """R-10 broken: a run cancelled by SIGINT ends in CancelledError instead of a fresh KeyboardInterrupt."""
 
     def _sigint_caused_cancellation(self, task: Any) -> bool:
         return False
+
+
+class SigintWithoutUncancelIsKeyboardInterrupt(reference.Runner):
+    """R-10 broken: a SIGINT-cancelled main task without ``uncancel()`` still ends the run in KeyboardInterrupt."""
+
+    def _sigint_caused_cancellation(self, task: Any) -> bool:
+        if self._sigint_count and getattr(task, "uncancel", None) is None:
+            return True
+        return super()._sigint_caused_cancellation(task)
 
 
 class SigintNotRestored(reference.Runner):
@@ -374,6 +468,15 @@ class SigintNotRestored(reference.Runner):
 
 def _ignore_sigint(signum: int, frame: Any) -> None:
     """The handler ``SigintNotRestored`` leaves behind."""
+
+
+class DefaultHandlerRestoredOverUsers(reference.Runner):
+    """R-11 broken: the default SIGINT handler is put back after a run even over one user code installed during it."""
+
+    @staticmethod
+    def _restore_sigint_handler(handler: Optional[Callable[..., None]]) -> None:
+        if handler is not None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class MainExceptionReraisedAsCopy(reference.Runner):
@@ -633,6 +736,7 @@ def run_leaving_loop_current(main: Any, *, debug: Optional[bool] = None, loop_fa
 # ---------------------------------------------------------------- the catalogue
 
 CATALOGUE: Tuple[Mutant, ...] = (
+    Mutant("PositionalArgumentsAccepted", "I-1"),
     Mutant("InitialisesAtConstruction", "I-2"),
     Mutant("MainThreadOnly", "I-4"),
     Mutant("ClosedRunnerReopens", "L-1"),
@@ -642,6 +746,7 @@ CATALOGUE: Tuple[Mutant, ...] = (
     Mutant("DebugIgnoredForFactoryLoops", "L-5"),
     Mutant("DebugFlagIgnoredLoop", "L-5", kind="loop"),
     Mutant("ContextCopiedAtConstruction", "L-6"),
+    Mutant("ReadyBeforeTheLoopExists", "L-7"),
     Mutant("EnterReturnsNone", "E-1"),
     Mutant("NestedWithOnlyOutermostCloses", "E-2"),
     Mutant("ExitSuppressesExceptions", "E-3"),
@@ -652,6 +757,7 @@ CATALOGUE: Tuple[Mutant, ...] = (
     Mutant("AsyncGensNotFinalisedLoop", "C-2", kind="loop"),
     Mutant("ExecutorShutdownNotAwaited", "C-3"),
     Mutant("CloseSkipsCleanupOnError", "C-4"),
+    Mutant("CloseRefusedInsideItsLoop", "C-6"),
     Mutant("GetLoopDoesNotInitialise", "G-1"),
     Mutant("TypeCheckedAfterInitialising", "R-1", versions=((3, 11), (3, 12), (3, 13))),
     Mutant("NoRunningLoopCheck", "R-2"),
@@ -660,13 +766,18 @@ CATALOGUE: Tuple[Mutant, ...] = (
     Mutant("MainTaskInCallersContext", "R-5"),
     Mutant("SigintHandlerNeverInstalled", "R-6"),
     Mutant("SigintHandlerReplacesCustomHandler", "R-6"),
+    Mutant("SigintHandlerInstalledBeforeMainTask", "R-7"),
     Mutant("SigintCountNotReset", "R-8"),
     Mutant("MainWrapperDropsResult", "R-9"),
     Mutant("SigintEndsInCancelledError", "R-10"),
+    Mutant("SigintWithoutUncancelIsKeyboardInterrupt", "R-10"),
     Mutant("SigintNotRestored", "R-11"),
+    Mutant("DefaultHandlerRestoredOverUsers", "R-11"),
     Mutant("MainExceptionReraisedAsCopy", "R-12"),
     Mutant("RunCancelsPendingMain", "R-12"),
     Mutant("RunRestartsStoppedLoop", "R-13"),
+    Mutant("AwaitedCoroutineRefused", "R-14"),
+    Mutant("NewLoopWhenTheUserClosedIt", "R-15"),
     Mutant("SigintCancelsWithMessage", "S-1"),
     Mutant("EverySigintCancels", "S-2"),
     Mutant("InterruptOverridesMainResult", "S-3"),
@@ -687,21 +798,16 @@ CATALOGUE: Tuple[Mutant, ...] = (
 
 #: Clauses of docs/spec.md without a mutant, and why.
 NOT_MUTATED: Dict[str, str] = {
-    "I-1": "scenarios always construct runners with keywords; a positional call is not part of the scenario model",
     "I-3": "subclassing is not observable from a scenario",
-    "L-7": "needs a loop factory or set_debug that fails, which is not a scenario element",
     "C-5": "not observable: the kept context and interrupt count have no effect once closed (spec)",
-    "C-6": "needs close() from inside the running loop, which is not a scenario element",
-    "R-7": "observable only through a custom task factory, which no scenario installs",
-    "R-14": "needs an already-awaited coroutine handed to run(), which is not a scenario element",
-    "R-15": "needs user code that closes the runner's loop, which is not a scenario element",
     "R-16": "interpreter behaviour (repr calls by the signal module), not the runner's",
     "R14-1": "documentation only",
     "R14-2": "3.14 only: its mutant belongs with a 3.14 interpreter (R-1's mutant covers the order on 3.11-3.13)",
     "R14-3": "3.14 only: its mutant belongs with a 3.14 interpreter",
     "R14-4": "the same clauses as R-4..R-16, which have their mutants",
     "R14-5": "3.14 only: its mutant belongs with a 3.14 interpreter",
-    "S-6": "_thread.interrupt_main() is not a scenario element",
+    "S-6": "_thread.interrupt_main() runs the very handler a SIGINT runs, with the same arguments: a runner "
+    "cannot treat the two differently, so no mistake breaks S-6 without breaking S-1 or S-2 (their mutants)",
     "A-5": "documentation only",
 }
 

@@ -50,17 +50,22 @@ from conformance.scenario import (
     Call,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     Raise,
     Return,
     Run,
     RunObject,
     Scenario,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
@@ -104,6 +109,7 @@ _RUN_OBJECTS = {
     "lambda": "lambda: None",
     "generator": "keep(x for x in ())",
     "awaitable": "Awaitable()",
+    "awaited": "keep(awaited_coroutine())",
 }
 
 
@@ -295,6 +301,11 @@ class _Renderer:
             "taskgroup": any(isinstance(s, Group) and s.how == "taskgroup" for s in steps),
             "nested_run": any(isinstance(s, NestedRun) for s in steps),
             "sigint_wait": any(isinstance(s, SigintWait) for s in steps),
+            "awaited": any(isinstance(c, RunObject) and c.object == "awaited" for c in calls),
+            "close_loop": any(isinstance(c, CloseLoop) for c in calls),
+            "close_runner": any(isinstance(s, CloseRunner) for s in steps),
+            "interrupt_main": any(isinstance(s, InterruptMain) for s in steps),
+            "hooks": scenario.runner.loop_fails != "never" or scenario.runner.task_factory != "none",
         }
         #: id(agen step) -> the name of the async generator function rendered for its ``finally`` steps.
         self.agen_functions: Dict[int, str] = {}
@@ -312,6 +323,7 @@ class _Renderer:
         code = _Code()
         self._header(code)
         imports = _IMPORTS + (("itertools",) if self.uses["agen"] or self.uses["executor"] else ())
+        imports += ("_thread",) if self.uses["interrupt_main"] else ()
         for module in sorted(imports):
             code(f"import {module}")
         code()
@@ -325,6 +337,10 @@ class _Renderer:
             ("taskgroup", _TASK_GROUP),
             ("nested_run", _NESTED_RUN),
             ("sigint_wait", _SIGINT_WAIT),
+            ("awaited", _AWAITED),
+            ("close_loop", _CLOSE_LOOP),
+            ("close_runner", _CLOSE_RUNNER),
+            ("hooks", _LOOP_HOOKS),
         ):
             if self.uses[use]:
                 code()
@@ -506,6 +522,14 @@ class _Renderer:
                 code(f'nested_run("{label}", "{step.how}")')
             elif isinstance(step, SigintWait):
                 code(f'await sigint_wait("{label}")')
+            elif isinstance(step, CloseRunner):
+                code(f'close_runner("{label}")')
+            elif isinstance(step, InterruptMain):
+                code(f'log.append("{label} interrupt_main")')
+                code("_thread.interrupt_main()")
+            elif isinstance(step, SetSigintHandler):
+                code(f'log.append("{label} set_sigint_handler")')
+                code("signal.signal(signal.SIGINT, custom_sigint_handler)")
             else:  # pragma: no cover - the model has no other step
                 raise TypeError(f"unknown step {step!r}")
         return False
@@ -713,6 +737,12 @@ class _Renderer:
                 code(f'call("get_var", "{where}", lambda: {call.var}.get(UNSET))')
             elif isinstance(call, SigintCall):
                 code(f'call("sigint", "{where}", lambda: signal.raise_signal(signal.SIGINT))')
+            elif isinstance(call, ConstructPositional):
+                debug = self.config.debug
+                code(f"# The runner's class, given debug={debug} positionally.")
+                code(f'call("construct_positional", "{where}", lambda: keep(type(runner)({debug})))')
+            elif isinstance(call, CloseLoop):
+                code(f'call("close_loop", "{where}", lambda: close_loop(runner))')
             else:  # pragma: no cover - the model has no other call
                 raise TypeError(f"unknown call {call!r}")
 
@@ -733,6 +763,10 @@ class _Renderer:
         code(f'SIGINT_HANDLER = "{self.config.sigint_handler}"  # the SIGINT handler installed before the runner')
         code(f'THREAD = "{self.config.thread}"  # the thread that drives the runner')
         code(f"OUTSIDE_SIGINT = {self.uses['sigint_wait']}  # whether a step waits for a SIGINT from another process")
+        code(f'LOOP_FAILS = "{self.config.loop_fails}"  # how the first event loop the program asks for fails')
+        code(f'TASK_FACTORY = "{self.config.task_factory}"  # the task factory of every loop of the program')
+        hooked_policy = self.uses["hooks"] and not self.config.loop_factory
+        code(f"HOOKED_POLICY = {hooked_policy}  # whether the runner's loops come from a policy through the hooks")
         code()
         code()
         self._side(code, "reference", self.reference)
@@ -758,7 +792,8 @@ class _Renderer:
         if config.debug is not None:
             options.append(f"debug={config.debug}")
         if side.kind == "loop" or (uses_factory and side.kind != "run") or (side.kind == "run" and config.loop_factory):
-            options.append(f"loop_factory={side.loop_factory}")
+            factory = f"lambda: hooked_loop({side.loop_factory})" if self.uses["hooks"] else side.loop_factory
+            options.append(f"loop_factory={factory}")
         arguments = ", ".join(options)
         if self.config.mode == "run":
             code(f"def {name}():")
@@ -882,6 +917,8 @@ log = []
 reports = []
 # Every task of the program by label: "r0.t1" is task 1 of the first `run` call.
 tasks = {}
+# id(coroutine) -> the label of its task, for every task coroutine the program makes.
+coroutine_labels = {}
 # Every coroutine, async generator and executor future the program makes, kept alive until the
 # end, so that garbage collection (and what it reports) happens in one known phase.
 keep_alive = []
@@ -917,7 +954,12 @@ def task(label, main=False):
                 log.append(f"{label} exit returned {value!r}")
                 return value
 
-        return lambda: keep(run_task())
+        def make():
+            coroutine = keep(run_task())
+            coroutine_labels[id(coroutine)] = label  # for a task factory's log
+            return coroutine
+
+        return make
 
     return decorate
 
@@ -1150,6 +1192,96 @@ async def sigint_wait(label):
         outside.disarm()
         sigint_waits.remove(release)
     log.append(f"{label} sigint_wait released")
+'''
+
+_AWAITED = r'''
+async def finished():
+    return "finished"
+
+
+def awaited_coroutine():
+    """A coroutine that has already been awaited to its end: running it again fails."""
+    coroutine = finished()
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        pass
+    return coroutine
+'''
+
+_CLOSE_LOOP = r'''
+def close_loop(runner):
+    """The user closes the runner's loop (seen by the program, so it gets its label)."""
+    loop = runner.get_loop()
+    loop_label(loop)
+    loop.close()
+'''
+
+_CLOSE_RUNNER = r'''
+def close_runner(label):
+    """runner.close() from inside a task of the runner's own running loop; log what it raised."""
+    log.append(f"{label} close_runner")
+    try:
+        value = held[0].close()
+    except Exception as error:
+        log.append(f"{label} close_runner raised {fmt(error)}")
+    else:
+        log.append(f"{label} close_runner -> {describe_value(value)!r}")
+'''
+
+_LOOP_HOOKS = r'''
+loops_asked = 0  # loops the runner asked for so far
+
+
+def hooked_loop(make):
+    """A loop made by `make` for a runner: the first one fails as LOOP_FAILS says; each gets TASK_FACTORY.
+
+    Each loop is labelled as it is made, so that one the runner abandons is known.
+    """
+    global loops_asked
+    first = loops_asked == 0
+    loops_asked += 1
+    if first and LOOP_FAILS == "create":
+        raise from_step(RuntimeError("loop creation failed"), "$.runner.loop_fails")
+    loop = make()
+    loop_label(loop)
+    if first and LOOP_FAILS == "set_debug":
+        loop.set_debug = failing_set_debug
+    if TASK_FACTORY != "none":
+        loop.set_task_factory(task_factory)
+    return loop
+
+
+def failing_set_debug(enabled):
+    raise from_step(RuntimeError("set_debug failed"), "$.runner.loop_fails")
+
+
+class HookedPolicy(asyncio.DefaultEventLoopPolicy):
+    """The default event-loop policy, making its loops through hooked_loop (used without a loop factory)."""
+
+    def new_event_loop(self):
+        return hooked_loop(super().new_event_loop)
+
+
+class TaskWithoutUncancel(asyncio.Task):
+    """A Task class as written before Python 3.11, without uncancel() (the main task of TASK_FACTORY "legacy")."""
+
+    @property
+    def uncancel(self):
+        raise AttributeError("uncancel")
+
+
+def task_factory(loop, coro, **kwargs):
+    """Log each of the program's tasks as it is made (was it given a context, which SIGINT handler is
+    installed), and make it: eagerly ("eager"), or the main task without uncancel() ("legacy")."""
+    label = coroutine_labels.get(id(coro))
+    if label is not None:
+        log.append(f"{label} task_factory context={kwargs.get('context') is not None} sigint={sigint_state()}")
+    if TASK_FACTORY == "eager":
+        kwargs["eager_start"] = True
+    main = label is not None and label.endswith(".t0")
+    task_class = TaskWithoutUncancel if TASK_FACTORY == "legacy" and main else asyncio.Task
+    return task_class(coro, loop=loop, **kwargs)
 '''
 
 _SET_VAR = r"""
@@ -1472,6 +1604,8 @@ def observe(side):
         run_function = functools.partial(run_in_new_runner, factory)
 
     asyncio.set_event_loop_policy(None)
+    if HOOKED_POLICY:
+        asyncio.set_event_loop_policy(HookedPolicy())
     threads_before.update(threading.enumerate())
     # No automatic collection while the program runs (it would make reports come and go), nor until
     # the trace is printed: what restore() releases in reference cycles would otherwise be finalized

@@ -15,7 +15,9 @@ Shape (``schema`` 1)::
      "runner": {"mode": "with" | "close" | "run", "debug": null | true | false,
                 "loop_factory": false | true,
                 "sigint_handler": "default" | "custom" | "ignored",   (optional, default "default")
-                "thread": "main" | "other"},                          (optional, default "main")
+                "thread": "main" | "other",                           (optional, default "main")
+                "loop_fails": "never" | "create" | "set_debug",       (optional, default "never")
+                "task_factory": "none" | "custom" | "eager" | "legacy"},  (optional, default "none")
      "calls": [<call>, ...]}
 
 ``mode`` is how the program holds its runner: ``with`` (a ``with Runner() as r``
@@ -26,14 +28,27 @@ call and nothing else).
 A *call* is one thing the program does from synchronous code: ``run`` a task
 graph, ``run_object`` (hand ``run`` something that is not a coroutine),
 ``get_loop``, ``close``, ``with`` (re-enter the runner around nested calls),
-``set_var`` / ``get_var`` (a context variable in the driver's own context) and
-``sigint`` (raise SIGINT between calls).
+``set_var`` / ``get_var`` (a context variable in the driver's own context),
+``sigint`` (raise SIGINT between calls), ``construct_positional`` (construct
+another runner passing an argument positionally) and ``close_loop`` (the user
+closes the runner's loop).
 
 ``sigint_handler`` is the SIGINT handler installed before the runner is made:
 Python's default one, a custom one (which only logs, and releases
 ``sigint_wait`` steps), or ``SIG_IGN``. ``thread`` says which thread drives the
 runner: the main thread, or another one (where a runner handles no SIGINT at
-all, so no step or call may raise one).
+all, so no step or call may raise one, and none may install a SIGINT handler).
+
+``loop_fails`` makes the first event loop the program asks for fail: its
+creation raises (the loop factory, or without one the event-loop policy's
+``new_event_loop``), or the loop's ``set_debug`` raises (only without a loop
+factory, and only when ``debug`` is set, so that the runner calls it).
+``task_factory`` configures every loop the runner gets with a task factory that
+logs each scenario task it makes (whether it was given a context, and the SIGINT
+handler installed at that moment) and makes an ordinary ``asyncio.Task``
+(``custom``), one that starts eagerly (``eager``, Python 3.12+), or, for the
+main task only, a Task class without ``uncancel()`` as written before Python
+3.11 (``legacy``).
 
 A *task graph* is the main coroutine (task 0) and the tasks it and its
 descendants spawn; each task is a list of steps plus what it does when it is
@@ -65,14 +80,21 @@ CONTEXT_VARS = ("a", "b", "c")
 #: cancellation exception and the two exceptions that escape the event loop.
 RAISABLE = ("ValueError", "RuntimeError", "CancelledError", "KeyboardInterrupt", "SystemExit")
 
-#: Objects a ``run_object`` call hands to ``run`` instead of a coroutine.
-NON_COROUTINES = ("int", "none", "lambda", "generator", "awaitable")
+#: Objects a ``run_object`` call hands to ``run`` instead of a fresh coroutine: not a
+#: coroutine at all, or (``awaited``) a coroutine that has already run to its end (R-14).
+NON_COROUTINES = ("int", "none", "lambda", "generator", "awaitable", "awaited")
 
 MODES = ("with", "close", "run")
 CONTEXTS = ("runner", "fresh", "copy")
 CANCEL_ACTIONS = ("propagate", "swallow", "cleanup")
 SIGINT_HANDLERS = ("default", "custom", "ignored")
 THREADS = ("main", "other")
+#: How the first event loop the program asks for fails (L-7), if it does.
+LOOP_FAILURES = ("never", "create", "set_debug")
+#: The task factory every loop of the program is configured with (R-5, R-7, R-10).
+TASK_FACTORIES = ("none", "custom", "eager", "legacy")
+#: The origin (as for ``raise`` steps, a path in the document) of what ``loop_fails`` makes a loop raise.
+LOOP_FAILURE_ORIGIN = "$.runner.loop_fails"
 
 #: How a ``group`` step waits for the children it spawns.
 GROUP_KINDS = ("gather", "wait", "taskgroup", "shield", "wait_for")
@@ -288,6 +310,30 @@ class SigintWait:
     op: ClassVar[str] = "sigint_wait"
 
 
+@dataclass(frozen=True)
+class CloseRunner:
+    """``runner.close()`` from inside a task of the runner's own running loop (C-6); logs what it raised.
+
+    Not in mode ``run``, which has no runner object.
+    """
+
+    op: ClassVar[str] = "close_runner"
+
+
+@dataclass(frozen=True)
+class InterruptMain:
+    """``_thread.interrupt_main()`` from the loop's thread: a simulated SIGINT, handled at once (S-6)."""
+
+    op: ClassVar[str] = "interrupt_main"
+
+
+@dataclass(frozen=True)
+class SetSigintHandler:
+    """Install the program's own SIGINT handler (the one ``sigint_handler: custom`` names) during a run (R-11)."""
+
+    op: ClassVar[str] = "set_sigint_handler"
+
+
 Step = Union[
     Yield,
     Spawn,
@@ -306,6 +352,9 @@ Step = Union[
     StopLoop,
     NestedRun,
     SigintWait,
+    CloseRunner,
+    InterruptMain,
+    SetSigintHandler,
 ]
 STEP_TYPES: Tuple[type, ...] = (
     Yield,
@@ -325,7 +374,13 @@ STEP_TYPES: Tuple[type, ...] = (
     StopLoop,
     NestedRun,
     SigintWait,
+    CloseRunner,
+    InterruptMain,
+    SetSigintHandler,
 )
+#: Steps that raise a SIGINT or install a SIGINT handler, which a runner driven from another thread
+#: must not meet (it handles no SIGINT, and only the main thread may install a handler).
+SIGINT_OPS = ("sigint", "sigint_wait", "interrupt_main", "set_sigint_handler")
 
 #: The options of a ``group`` step that apply to each ``how`` (the others must keep their defaults).
 GROUP_OPTIONS: Dict[str, Tuple[str, ...]] = {
@@ -477,8 +532,33 @@ class SigintCall:
     call: ClassVar[str] = "sigint"
 
 
-Call = Union[Run, RunObject, GetLoop, Close, With, SetVarCall, GetVarCall, SigintCall]
-CALL_TYPES: Tuple[type, ...] = (Run, RunObject, GetLoop, Close, With, SetVarCall, GetVarCall, SigintCall)
+@dataclass(frozen=True)
+class ConstructPositional:
+    """``type(runner)(debug)``: construct another runner passing ``debug`` positionally (I-1)."""
+
+    call: ClassVar[str] = "construct_positional"
+
+
+@dataclass(frozen=True)
+class CloseLoop:
+    """``runner.get_loop().close()``: the user closes the runner's loop (R-15)."""
+
+    call: ClassVar[str] = "close_loop"
+
+
+Call = Union[Run, RunObject, GetLoop, Close, With, SetVarCall, GetVarCall, SigintCall, ConstructPositional, CloseLoop]
+CALL_TYPES: Tuple[type, ...] = (
+    Run,
+    RunObject,
+    GetLoop,
+    Close,
+    With,
+    SetVarCall,
+    GetVarCall,
+    SigintCall,
+    ConstructPositional,
+    CloseLoop,
+)
 
 
 @dataclass(frozen=True)
@@ -490,6 +570,8 @@ class RunnerConfig:
     loop_factory: bool = False
     sigint_handler: str = "default"
     thread: str = "main"
+    loop_fails: str = "never"
+    task_factory: str = "none"
 
 
 @dataclass(frozen=True)
@@ -566,7 +648,7 @@ def _plain(obj: Any) -> Any:
         }
     if isinstance(obj, RunnerConfig):
         # Left out at their defaults, so that scenarios written before they existed keep their text.
-        for key in ("sigint_handler", "thread"):
+        for key in ("sigint_handler", "thread", "loop_fails", "task_factory"):
             if out[key] == getattr(RunnerConfig(), key):
                 del out[key]
     return out
@@ -593,6 +675,9 @@ _STEP_FIELDS: Dict[str, Tuple[str, ...]] = {
     "stop_loop": (),
     "nested_run": ("how",),
     "sigint_wait": (),
+    "close_runner": (),
+    "interrupt_main": (),
+    "set_sigint_handler": (),
 }
 _REQUIRED_STEP_FIELDS: Dict[str, Tuple[str, ...]] = {"group": ("how", "tasks")}
 _ALL_STEP_FIELDS = tuple(sorted({name for names in _STEP_FIELDS.values() for name in names}))
@@ -678,7 +763,7 @@ class _Reader:
         self.obj(raw, path, ("op",) + _REQUIRED_STEP_FIELDS.get(op, ()), _STEP_FIELDS[op])
         task = lambda low: self.integer(raw.get("task"), f"{path}.task", low, where.n_tasks - 1)  # noqa: E731
         var = lambda: self.choice(raw.get("var"), f"{path}.var", CONTEXT_VARS)  # noqa: E731
-        if op in ("sigint", "sigint_wait") and self.thread == "other":
+        if op in SIGINT_OPS and self.thread == "other":
             raise self.fail(f"{path}.op", "a runner driven from another thread handles no SIGINT: no SIGINT here")
         if op == "yield":
             return Yield()
@@ -730,6 +815,14 @@ class _Reader:
             if how == "runner" and self.mode == "run":
                 raise self.fail(f"{path}.how", "mode 'run' has no runner object; use 'run'")
             return NestedRun(how)
+        if op == "close_runner":
+            if self.mode == "run":
+                raise self.fail(f"{path}.op", "mode 'run' has no runner object to close")
+            return CloseRunner()
+        if op == "interrupt_main":
+            return InterruptMain()
+        if op == "set_sigint_handler":
+            return SetSigintHandler()
         if where.task != 0:
             raise self.fail(f"{path}.op", "only the main task (task 0) may wait for an outside SIGINT")
         return SigintWait()
@@ -825,7 +918,31 @@ class _Reader:
         self.obj(raw, path, ("call",))
         if kind == "sigint" and self.thread == "other":
             raise self.fail(f"{path}.call", "a runner driven from another thread handles no SIGINT: no SIGINT here")
-        return {"get_loop": GetLoop, "close": Close, "sigint": SigintCall}[kind]()
+        simple = {
+            "get_loop": GetLoop,
+            "close": Close,
+            "sigint": SigintCall,
+            "construct_positional": ConstructPositional,
+            "close_loop": CloseLoop,
+        }
+        return simple[kind]()
+
+    def config(self, raw: Any) -> RunnerConfig:
+        optional = ("debug", "loop_factory", "sigint_handler", "thread", "loop_fails", "task_factory")
+        r = self.obj(raw, "$.runner", ("mode",), optional)
+        config = RunnerConfig(
+            self.choice(r["mode"], "$.runner.mode", MODES),
+            self.boolean(r.get("debug"), "$.runner.debug", nullable=True),
+            bool(self.boolean(r.get("loop_factory", False), "$.runner.loop_factory")),
+            self.choice(r.get("sigint_handler", "default"), "$.runner.sigint_handler", SIGINT_HANDLERS),
+            self.choice(r.get("thread", "main"), "$.runner.thread", THREADS),
+            self.choice(r.get("loop_fails", "never"), "$.runner.loop_fails", LOOP_FAILURES),
+            self.choice(r.get("task_factory", "none"), "$.runner.task_factory", TASK_FACTORIES),
+        )
+        if config.loop_fails == "set_debug" and (config.debug is None or config.loop_factory):
+            # The runner calls set_debug only when debug is set; a factory's loop may not let it be replaced.
+            raise self.fail("$.runner.loop_fails", "'set_debug' needs debug true or false and no loop factory")
+        return config
 
     def calls(self, raw: Any, path: str, mode: str, depth: int = 0) -> Tuple[Call, ...]:
         return tuple(self.call(c, f"{path}[{i}]", mode, depth) for i, c in enumerate(self.array(raw, path, MAX_CALLS)))
@@ -834,14 +951,7 @@ class _Reader:
         self.obj(raw, "$", ("schema", "runner", "calls"))
         if type(raw["schema"]) is not int or raw["schema"] != SCHEMA_VERSION:
             raise self.fail("$.schema", f"unsupported schema {raw['schema']!r} (this version reads {SCHEMA_VERSION})")
-        r = self.obj(raw["runner"], "$.runner", ("mode",), ("debug", "loop_factory", "sigint_handler", "thread"))
-        config = RunnerConfig(
-            self.choice(r["mode"], "$.runner.mode", MODES),
-            self.boolean(r.get("debug"), "$.runner.debug", nullable=True),
-            bool(self.boolean(r.get("loop_factory", False), "$.runner.loop_factory")),
-            self.choice(r.get("sigint_handler", "default"), "$.runner.sigint_handler", SIGINT_HANDLERS),
-            self.choice(r.get("thread", "main"), "$.runner.thread", THREADS),
-        )
+        config = self.config(raw["runner"])
         self.mode, self.thread = config.mode, config.thread
         calls = self.calls(raw["calls"], "$.calls", config.mode)
         if config.mode == "run" and len(calls) != 1:

@@ -91,6 +91,8 @@ def variants(scenario: Scenario) -> Iterator[Scenario]:
         dataclasses.replace(config, mode="with") if config.mode == "close" else config,
         dataclasses.replace(config, sigint_handler="default"),
         dataclasses.replace(config, thread="main"),
+        dataclasses.replace(config, loop_fails="never"),
+        dataclasses.replace(config, task_factory="none"),
     ):
         if simpler != config:
             yield dataclasses.replace(scenario, runner=simpler)

@@ -20,10 +20,12 @@ from conformance.scenario import (
     Await,
     Cancel,
     Close,
+    CloseLoop,
     Executor,
     GetLoop,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     Raise,
     Run,
@@ -63,15 +65,19 @@ INTERACTIONS = frozenset(
         "agen-finally-awaits",
         "sigint-handler-and-sigint",
         "thread-and-runs",
+        "sigint-without-uncancel",
+        "close-loop-then-run",
     }
 )
+#: Steps that raise a SIGINT, or wait for one from outside.
+_SIGNALS = (Sigint, SigintWait, InterruptMain)
 
 
 def describe(scenario: Scenario) -> List[str]:
     """Sorted, distinct labels such as ``mode:with``, ``call:get_loop``, ``step:sigint``, ``multi-run``.
 
     Families: ``mode:``, ``debug:``, ``loop_factory:``, ``sigint_handler:``,
-    ``thread:``, ``call:``, ``object:``, ``context:``, ``tasks:`` (tasks in a
+    ``thread:``, ``loop_fails:``, ``task_factory:``, ``call:``, ``object:``, ``context:``, ``tasks:`` (tasks in a
     graph), ``step:`` (steps held by other steps included), ``raise:``,
     ``executor:``, ``handler:``, ``group:``, ``wait:``, ``wait_for:``,
     ``timeout:``, ``nested_run:``; single features (see the code); and the
@@ -84,10 +90,12 @@ def describe(scenario: Scenario) -> List[str]:
     labels.add(f"loop_factory:{str(config.loop_factory).lower()}")
     labels.add(f"sigint_handler:{config.sigint_handler}")
     labels.add(f"thread:{config.thread}")
+    labels.add(f"loop_fails:{config.loop_fails}")
+    labels.add(f"task_factory:{config.task_factory}")
 
     flat = list(iter_calls(scenario.calls))
     runs_seen = 0
-    used = closed = False
+    used = closed = loop_closed = False
     closes = 0
     for index, call in enumerate(flat):
         labels.add(f"call:{call.call}")
@@ -95,7 +103,11 @@ def describe(scenario: Scenario) -> List[str]:
         if isinstance(call, (Run, RunObject)):
             if closed:
                 labels.add("run-after-close")
+            if loop_closed and not closed:
+                labels.add("close-loop-then-run")
             runs_seen += 1
+        if isinstance(call, CloseLoop):
+            loop_closed = True
         if isinstance(call, RunObject):
             labels.add(f"object:{call.object}")
         if isinstance(call, Run):
@@ -127,14 +139,14 @@ def describe(scenario: Scenario) -> List[str]:
         labels.add("close-twice")
     if runs_seen > 1:
         labels.add("multi-run")
-    signals = any(isinstance(c, SigintCall) for c in flat) or any(
-        isinstance(step, (Sigint, SigintWait))
-        for run in scenario.runs()
-        for t in run.main.tasks
-        for step in t.all_steps()
+    signal_steps = any(
+        isinstance(step, _SIGNALS) for run in scenario.runs() for t in run.main.tasks for step in t.all_steps()
     )
+    signals = signal_steps or any(isinstance(c, SigintCall) for c in flat)
     if signals and config.sigint_handler != "default":
         labels.add("sigint-handler-and-sigint")
+    if signal_steps and config.task_factory == "legacy":
+        labels.add("sigint-without-uncancel")
     if config.thread == "other" and runs_seen:
         labels.add("thread-and-runs")
     return sorted(labels)
@@ -184,7 +196,7 @@ def _describe_graph(graph: TaskGraph, labels: Set[str]) -> None:
             labels.add("uncancel-in-handler")
         if any(isinstance(s, StopLoop) for s in walk_steps(task.on_cancel.steps)):
             labels.add("stop_loop-in-cleanup")
-        if any(isinstance(s, (Sigint, SigintWait)) for s in walk_steps(task.on_cancel.steps)):
+        if any(isinstance(s, _SIGNALS) for s in walk_steps(task.on_cancel.steps)):
             labels.add("sigint-in-cleanup")
         base_exceptions = [s for s in task.all_steps() if isinstance(s, Raise) and s.exc in _BASE]
         if index != 0 and base_exceptions:
@@ -193,9 +205,9 @@ def _describe_graph(graph: TaskGraph, labels: Set[str]) -> None:
                 labels.add("base-exception-in-taskgroup")
         if index in taskgroup_children and any(isinstance(s, Raise) for s in task.all_steps()):
             labels.add("taskgroup-child-errors" if _raisers(tasks, taskgroup_children) > 1 else "taskgroup-child-error")
-        if index in taskgroup_children and any(isinstance(s, (Sigint, SigintWait)) for s in task.all_steps()):
+        if index in taskgroup_children and any(isinstance(s, _SIGNALS) for s in task.all_steps()):
             labels.add("sigint-in-taskgroup")
-        signals += sum(isinstance(s, (Sigint, SigintWait)) for s in task.all_steps())
+        signals += sum(isinstance(s, _SIGNALS) for s in task.all_steps())
         for steps in (task.steps, task.on_cancel.steps, task.finally_steps):
             _describe_list(steps, index, parent, labels, cancelled)
     if signals > 1:
@@ -259,13 +271,13 @@ def _describe_list(
                 labels.add("group-catch")
             if step.steps:
                 labels.add("taskgroup-body")
-                if any(isinstance(s, (Sigint, SigintWait)) for s in walk_steps(step.steps)):
+                if any(isinstance(s, _SIGNALS) for s in walk_steps(step.steps)):
                     labels.add("sigint-in-taskgroup")
         elif isinstance(step, Timeout):
             labels.add(f"timeout:{step.deadline}")
             if step.catch:
                 labels.add("timeout-catch")
-            if any(isinstance(s, (Sigint, SigintWait)) for s in walk_steps(step.steps)):
+            if any(isinstance(s, _SIGNALS) for s in walk_steps(step.steps)):
                 labels.add("sigint-in-timeout")
         elif isinstance(step, NestedRun):
             labels.add(f"nested_run:{step.how}")

@@ -8,9 +8,20 @@ out", so the shrinker heads towards fewer calls, fewer tasks, fewer steps,
 
 Proportions are deliberately uneven (see the ``_weighted`` tables): most
 scenarios are one ``run`` of a small graph, and the steps that end a run
-abruptly (``sigint``, ``sigint_wait``, ``KeyboardInterrupt``, ``SystemExit``,
-``stop_loop``) are rarer than the rest so that they do not drown everything
-else.
+abruptly (``sigint``, ``interrupt_main``, ``sigint_wait``, ``KeyboardInterrupt``,
+``SystemExit``, ``stop_loop``, ``close_runner``) are rarer than the rest so that
+they do not drown everything else.
+
+Some clauses need several features to meet in one program (a SIGINT in each
+of two runs, a leftover task whose cleanup raises or spawns, a context
+variable set in the driver and read by the tasks). Left to chance they would
+take thousands of examples, so a program's runs may get a *focus* (``_FOCI``):
+the main task starts with a SIGINT (maybe in a ``timeout`` block, maybe again
+in its cancellation handler, maybe in each of two runs), spawns a task that is
+left over for ``close()``, reads and writes a context variable the driver set
+first, or closes the runner or calls ``run`` from inside its loop. Each
+feature of a focus is a draw of its own whose smallest value means "off", so
+that several often meet in one program and each shrinks away on its own.
 
 Steps that hold steps (a ``timeout`` block, a ``TaskGroup`` body) are drawn as
 templates with a length and take that many of the steps that follow them in
@@ -22,11 +33,13 @@ task (usually none).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hypothesis import strategies as st
 
+from conformance.focus import Focus, Leftover, focused, starting_with, with_main, without_executors
 from conformance.scenario import (
     CONTEXT_VARS,
     MAX_NESTING,
@@ -34,17 +47,22 @@ from conformance.scenario import (
     MODES,
     NON_COROUTINES,
     RETURN_WHEN,
+    SIGINT_OPS,
     SINGLE_CHILD_GROUPS,
     AsyncGen,
     Await,
     Call,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     OnCancel,
     Raise,
@@ -53,6 +71,7 @@ from conformance.scenario import (
     RunnerConfig,
     RunObject,
     Scenario,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
@@ -119,7 +138,9 @@ _VARS = st.sampled_from(CONTEXT_VARS)
 _EXCEPTIONS = _pick(
     ("ValueError", 6), ("RuntimeError", 5), ("CancelledError", 5), ("KeyboardInterrupt", 1), ("SystemExit", 1)
 )
-_OBJECTS = st.sampled_from(NON_COROUTINES)
+#: Weights of what a ``run_object`` call hands to ``run`` (every object of the model must have one).
+_OBJECT_WEIGHTS = {"int": 2, "none": 2, "lambda": 2, "generator": 2, "awaitable": 3, "awaited": 3}
+_OBJECTS = _pick(*((name, _OBJECT_WEIGHTS[name]) for name in NON_COROUTINES))
 _CONTEXTS = _pick(("runner", 6), ("fresh", 1), ("copy", 1))
 
 
@@ -202,8 +223,11 @@ _STEP_ENTRIES = (
     # ``sigint_wait`` drawn for a task other than the main one becomes a
     # ``yield`` (only the main task can wait for one).
     (Sigint(), 1),
+    (InterruptMain(), 1),
     (SigintWait(), 2),
     (StopLoop(), 1),
+    (CloseRunner(), 1),
+    (SetSigintHandler(), 1),
     ((_GENERAL, "return"), 1),
     ((_GENERAL, "var"), 2),
     ((_GENERAL, "cancel"), 1),
@@ -276,10 +300,10 @@ _HANDLERS = _pick(
 _CHILD_PLANS = _pick(
     *(
         ((where, how, place), where_weight * how_weight * place_weight)
-        for where, where_weight in (("steps", 8), ("finally", 2), ("cleanup", 4))
+        for where, where_weight in (("steps", 4), ("finally", 1), ("cleanup", 2))
         for how, how_weight in (("none", 3), ("await", 4), ("catch", 1), ("group", 4))
         for place, place_weight in (
-            (("after", 4), ("anywhere", 2)) if how not in ("none", "group") else (("after", 6),)
+            (("after", 2), ("anywhere", 1)) if how not in ("none", "group") else (("after", 3),)
         )
     )
 )
@@ -535,6 +559,8 @@ _CALL_TABLE = (
     (_OBJECT, 4),
     (_WITH, 3),
     (SigintCall(), 1),
+    (ConstructPositional(), 2),
+    (CloseLoop(), 2),
 )
 _CALL_TABLES = tuple(
     _pick(*(pair for pair in _CALL_TABLE if pair[0] is not _WITH or depth < MAX_WITH_DEPTH))
@@ -563,58 +589,173 @@ _CALL_LISTS = (st.lists(_call_items(0), min_size=1, max_size=MAX_PROGRAM_CALLS),
 )
 
 
-#: One draw for the outline of a program that holds a runner: a call made
-#: before anything else, if any (a context variable set or read in the
-#: driver, ``get_loop``, or ``close`` before first use), then one run with the
-#: given context ("single"), a list of calls of every kind ("program"), two
-#: runs of one runner, tasks of the first surviving into the second ("twice"),
-#: or two runs with a SIGINT between them ("interrupted").
-#: Shapes outermost, so that the shrinker drops a prelude by a short step down the table.
-_OUTLINES = _pick(
-    *(
-        ((prelude, shape, context), prelude_weight * shape_weight)
-        for shape, context, shape_weight in (
-            ("single", "runner", 18),
-            ("single", "fresh", 3),
-            ("single", "copy", 3),
-            ("program", None, 16),
-            ("twice", "runner", 2),
-            ("interrupted", "runner", 1),
-        )
-        for prelude, prelude_weight in (
-            (None, 12),
-            (SetVarCall("a", 1), 2),
-            (SetVarCall("b", "x"), 1),
-            (GetVarCall("a"), 1),
-            (GetLoop(), 1),
-            (Close(), 1),
-        )
-    )
+#: The outline of a program that holds a runner, in two draws (two small tables rather than one
+#: large one: Hypothesis draws the far end of a table of more than 256 entries rarely). First a
+#: call made before anything else, if any: a context variable set or read in the driver,
+#: ``get_loop``, ``close`` before first use, a runner constructed with a positional argument, the
+#: runner's loop closed by the user, or ``run`` of an already-awaited coroutine or of another
+#: awaitable.
+_PRELUDES = _pick(
+    (None, 10),
+    (SetVarCall("a", 1), 2),
+    (SetVarCall("b", "x"), 1),
+    (GetVarCall("a"), 1),
+    (GetLoop(), 2),
+    (Close(), 2),
+    (ConstructPositional(), 3),
+    (CloseLoop(), 3),
+    (RunObject("awaited"), 2),
+    (RunObject("awaitable"), 2),
 )
-#: Whether a program in mode "close" closes its runner at the end (it usually does).
-_CLOSE_AT_END = _pick((False, 1), (True, 3))
-_RUN_MODE_CALLS = _pick((_RUN, 3), (_OBJECT, 2))
+#: Then the program's shape: one run with the given context ("single"), ``run`` of something that
+#: is not a coroutine or an already-awaited one ("object"), a list of calls of every kind
+#: ("program"), two runs of one runner, tasks of the first surviving into the second ("twice"),
+#: two runs with a SIGINT between them ("interrupted"), or the runner initialised, a ``with``
+#: block entering it again, then a run ("reentered").
+_SHAPES = _pick(
+    (("single", "runner"), 18),
+    (("single", "fresh"), 3),
+    (("single", "copy"), 3),
+    (("program", None), 16),
+    (("twice", "runner"), 4),
+    (("object", None), 6),
+    (("interrupted", "runner"), 4),
+    (("reentered", "runner"), 10),
+)
+#: Whether a program in mode "close" closes its runner at the end (it usually does), and then
+#: tries to run once more ("again", L-1, R-3).
+_CLOSE_AT_END = _pick((False, 1), (True, 2), ("again", 1))
+#: Mode "run": a run, a non-coroutine, or a run whose main task first calls the
+#: program's run function from inside the loop (A-2).
+_NESTED = object()
+_RUN_MODE_CALLS = _pick((_RUN, 2), (_OBJECT, 3), (_NESTED, 2))
+
+# ------------------------------------------------------------------ foci
+
+
+#: The SIGINT a focus raises: a real one, or ``_thread.interrupt_main()`` (S-6).
+_FOCUS_SIGINTS = _pick((Sigint(), 1), (InterruptMain(), 1))
+#: The ``timeout`` block (deadline, catch) a focus raises its SIGINT in (S-4), if any.
+_FOCUS_BLOCKS = _pick(
+    (None, 4), (("never", False), 1), (("expired", False), 1), (("never", True), 1), (("expired", True), 1)
+)
+#: What a focus runs from inside the loop: the runner's ``run()`` (R-2) or the run function (A-2).
+_FOCUS_NESTED = _pick((NestedRun("runner"), 2), (NestedRun("run"), 1))
+#: Contexts of the runs of a "context" focus: the runner's (L-6, R-4), or their own (R-4).
+_FOCUS_CONTEXTS = _pick(("runner", 2), ("fresh", 1), ("copy", 1))
+#: How long a leftover task runs before it waits to be cancelled, so that it outlives main.
+_LEFTOVER_LENGTHS = st.integers(3, 6)
+#: How a leftover task's cleanup ends, once ``close()`` cancelled it: re-raising the cancellation
+#: (``None``), failing (K-5), raising what escapes the loop (K-6, C-4), taking a SIGINT (S-5),
+#: stopping the loop (R-13), or swallowing the cancellation and returning (K-5: nothing to report).
+_LEFTOVER_ENDINGS = _pick(
+    (None, 1),
+    (Raise("ValueError", "cleanup"), 4),
+    (Raise("KeyboardInterrupt"), 2),
+    (Raise("SystemExit"), 1),
+    (Sigint(), 4),
+    (StopLoop(), 3),
+    (Return("swallowed"), 4),
+)
+#: Whether a feature of a focus is on: every other time, a little less or a little more often.
+_SOMETIMES = st.booleans()
+_OFTEN = _pick((False, 3), (True, 2))
+_MOSTLY = _pick((False, 2), (True, 3))
+#: Whether a rarer feature of a focus is on: one time in three.
+_SELDOM = _pick((False, 2), (True, 1))
 
 
 @st.composite
-def _programs(draw: st.DrawFn, mode: str) -> Tuple[Call, ...]:
+def _foci(draw: st.DrawFn, sigint_likely: bool) -> Focus:
+    """A ``conformance.focus.Focus``: each feature on or off independently, so that several often meet.
+
+    ``sigint_likely``: a main task without ``uncancel()`` (``task_factory:
+    legacy``) matters when a SIGINT cancels it (R-10), so it usually gets one.
+    """
+    # Every draw is made whatever the flags say, so that the same draws mean the same
+    # focus for any task factory (the shrinker can then drop a legacy one).
+    on, first, block, again, also_cancelled, two_runs = (
+        draw(_OFTEN),
+        draw(_FOCUS_SIGINTS),
+        draw(_FOCUS_BLOCKS),
+        draw(_FOCUS_SIGINTS) if draw(st.booleans()) else None,
+        draw(_SELDOM),
+        draw(_SOMETIMES),
+    )
+    sigint = None
+    if sigint_likely:
+        # A plain one: anything else would end the run before R-10 decides.
+        sigint = (first, None, None, False, two_runs)
+    elif on:
+        sigint = (first, block, again, also_cancelled, two_runs)
+    leftovers: Tuple[Leftover, ...] = ()
+    if draw(_MOSTLY):
+        for _ in range(1 + draw(_SOMETIMES)):
+            spec = (draw(_LEFTOVER_LENGTHS), draw(st.booleans()), draw(st.booleans()), draw(_LEFTOVER_ENDINGS))
+            leftovers += (spec,)
+    context = draw(_SELDOM)
+    nested = draw(_FOCUS_NESTED) if draw(_SELDOM) else None
+    return Focus(sigint, leftovers, context, nested, draw(_SELDOM), draw(_SELDOM))
+
+
+_FOCI = {sigint_likely: _foci(sigint_likely) for sigint_likely in (False, True)}
+
+
+@st.composite
+def _programs(draw: st.DrawFn, mode: str, foci: st.SearchStrategy[Focus]) -> Tuple[Call, ...]:
+    focus = draw(foci)
+    spawned_at_close = False
+
+    def focused_graph() -> TaskGraph:
+        nonlocal spawned_at_close
+        graph, spawns = focused(draw(_GRAPHS), focus)
+        spawned_at_close = spawned_at_close or spawns
+        return graph
+
     if mode == "run":
-        return (Run(draw(_GRAPHS)) if draw(_RUN_MODE_CALLS) is _RUN else RunObject(draw(_OBJECTS)),)
+        kind = draw(_RUN_MODE_CALLS)
+        if kind is _OBJECT:
+            return (RunObject(draw(_OBJECTS)),)
+        graph = focused_graph()
+        if kind is _NESTED:
+            graph = with_main(graph, starting_with(graph.tasks[0], (NestedRun("run"),)))
+        calls: Tuple[Call, ...] = (Run(graph),)
+        return without_executors(calls) if spawned_at_close else calls
     # The same draws mean the same calls in modes "with" and "close", so that
     # the shrinker can switch a program to mode "with" (the default) as it is.
-    prelude, shape, context = draw(_OUTLINES)
-    calls = [] if prelude is None else [prelude]
+    first, (shape, context) = draw(_PRELUDES), draw(_SHAPES)
+    prelude: List[Call] = [] if first is None else [first]
+    if focus.two_runs:
+        shape, context = "twice", context or "runner"  # a first SIGINT in each of two runs of one runner (R-8)
+    if focus.context:
+        # A variable set in the driver before the runner's first use (L-6), read by every run.
+        if not any(isinstance(call, SetVarCall) and call.var == "a" for call in prelude):
+            prelude.insert(0, SetVarCall("a", 1))
+    program: List[Call] = prelude
+
+    def run(run_context: str = "runner") -> Run:
+        graph = focused_graph()
+        return Run(graph, draw(_FOCUS_CONTEXTS) if focus.context else run_context)
+
     if shape == "program":
-        calls += draw(_CALL_LISTS[0])
+        program += draw(_CALL_LISTS[0])
+    elif shape == "object":
+        program.append(RunObject(draw(_OBJECTS)))
+    elif shape == "reentered":
+        # Entered again while open (E-2); the inner exit closes the runner for good (L-1, R-3).
+        program += [GetLoop(), With((GetLoop(),)), run(context)]
     else:
-        calls.append(Run(draw(_GRAPHS), context))
+        program.append(run(context))
     if shape == "twice":
-        calls.append(Run(draw(_GRAPHS)))
+        program.append(run())
     if shape == "interrupted":
-        calls += [SigintCall(), Run(draw(_GRAPHS))]
-    if mode == "close" and draw(_CLOSE_AT_END):
-        calls.append(Close())
-    return tuple(calls)
+        program += [SigintCall(), run()]
+    end = draw(_CLOSE_AT_END) if mode == "close" else False
+    if end or (mode == "close" and focus.leftovers):
+        program.append(Close())  # a leftover is there for close() to cancel
+    if end == "again":
+        program.append(Run())
+    return without_executors(tuple(program)) if spawned_at_close else tuple(program)
 
 
 # ---------------------------------------------------------------- public
@@ -625,56 +766,88 @@ _SIGNAL_SETTINGS = _pick(
     (("default", "main"), 20),
     (("custom", "main"), 2),
     (("ignored", "main"), 2),
-    (("default", "other"), 2),
+    (("default", "other"), 4),
     (("custom", "other"), 1),
     (("ignored", "other"), 1),
 )
 
 
+#: The task factory of the program's loops: usually none. An eager one needs Python 3.12.
+_TASK_FACTORIES = _pick(
+    ("none", 10), ("custom", 2), ("legacy", 4), *((("eager", 2),) if hasattr(asyncio, "eager_task_factory") else ())
+)
+#: How the first loop fails, in mode "close" (in the others the runner would fail at its first
+#: call and be used no more): the rest of the program is there to see the runner retry (L-7).
+_LOOP_FAILURES = _pick(("never", 2), ("create", 1), ("set_debug", 2))
+
+
 @st.composite
-def _configs(draw: st.DrawFn, basics: st.SearchStrategy[RunnerConfig]) -> RunnerConfig:
+def _configs(draw: st.DrawFn, basics: st.SearchStrategy[RunnerConfig], kind: str) -> RunnerConfig:
     config = draw(basics)
     handler, thread = draw(_SIGNAL_SETTINGS)
-    return RunnerConfig(config.mode, config.debug, config.loop_factory, handler, thread)
+    task_factory = draw(_TASK_FACTORIES)
+    loop_fails = draw(_LOOP_FAILURES)
+    if config.mode != "close":
+        loop_fails = "never"  # drawn all the same, so that the draws after it mean the same in every mode
+    debug, loop_factory = config.debug, config.loop_factory
+    if loop_fails == "set_debug":
+        # A failing set_debug needs the runner to call it, on a loop it makes itself (not a factory's).
+        if kind == "loop":
+            loop_fails = "create"
+        else:
+            debug, loop_factory = (True if debug is None else debug), False
+    return RunnerConfig(config.mode, debug, loop_factory, handler, thread, loop_fails, task_factory)
 
 
 def runner_configs(kind: str = "runner") -> st.SearchStrategy[RunnerConfig]:
-    """How a program of this candidate kind constructs and holds its runner (two draws).
+    """How a program of this candidate kind constructs and holds its runner (four draws).
 
     First mode, debug and loop factory; then the SIGINT handler installed
     before the runner and the thread that drives it (usually the default
-    handler and the main thread). Two small tables rather than one large one:
-    Hypothesis draws the far end of a long table rarely.
+    handler and the main thread); then which task factory its loops get and,
+    in mode ``close`` only, how its first loop fails (usually neither). Small
+    tables rather than one large one: Hypothesis draws the far end of a long
+    table rarely. A failing ``set_debug`` sets ``debug`` (and drops a loop
+    factory) so that the runner calls it; a loop factory candidate's loop
+    creation fails instead.
     """
     _check_kind(kind)
-    modes = ("run",) if kind == "run" else MODES
+    # Mode "run" has no runner object for most of the API: the other two hold one.
+    modes = (("run", 1),) if kind == "run" else (("with", 4), ("close", 4), ("run", 3))
     factories = {"run": (False,), "loop": (True,), "runner": (False, True)}[kind]
     basics = _pick(
         *(
-            (RunnerConfig(mode, debug, loop_factory), debug_weight)
-            for mode in modes
+            (RunnerConfig(mode, debug, loop_factory), mode_weight * debug_weight)
+            for mode, mode_weight in modes
             for loop_factory in factories
             for debug, debug_weight in ((None, 2), (False, 1), (True, 1))
         )
     )
-    return _configs(basics)
+    return _configs(basics, kind)
 
 
 def _fit(calls: Tuple[Call, ...], config: RunnerConfig) -> Tuple[Call, ...]:
     """The program's calls made valid for its configuration (the same draws serve every configuration).
 
-    Mode ``run`` has no runner object to run nested; a runner driven from
-    another thread handles no SIGINT, so no step or call raises one there.
+    Mode ``run`` has no runner object to run nested or close from a task; a
+    runner driven from another thread handles no SIGINT, so no step or call
+    raises one or installs a handler there. In mode ``close``, a runner whose
+    first loop fails is asked for its loop first, so that the rest of the
+    program shows what the failure left (L-7).
     """
     other_thread = config.thread == "other"
+    if config.mode == "close" and config.loop_fails != "never":
+        calls = (GetLoop(),) + calls
     if not other_thread and config.mode != "run":
         return calls
 
     def step(item: Step) -> Step:
-        if other_thread and isinstance(item, (Sigint, SigintWait)):
+        if other_thread and item.op in SIGINT_OPS:
             return Yield()
         if config.mode == "run" and isinstance(item, NestedRun):
             return NestedRun("run")
+        if config.mode == "run" and isinstance(item, CloseRunner):
+            return Yield()
         return with_nested_steps(item, tuple(step(inner) for inner in nested_steps(item)))
 
     def task(spec: TaskSpec) -> TaskSpec:
@@ -699,10 +872,10 @@ def _fit(calls: Tuple[Call, ...], config: RunnerConfig) -> Tuple[Call, ...]:
 @st.composite
 def _scenarios(draw: st.DrawFn, configs: st.SearchStrategy[RunnerConfig]) -> Scenario:
     config = draw(configs)
-    return Scenario(config, _fit(draw(_PROGRAMS[config.mode]), config))
+    return Scenario(config, _fit(draw(_PROGRAMS[config.mode, config.task_factory == "legacy"]), config))
 
 
-_PROGRAMS = {mode: _programs(mode) for mode in MODES}
+_PROGRAMS = {(mode, legacy): _programs(mode, _FOCI[legacy]) for mode in MODES for legacy in (False, True)}
 _SCENARIOS = {kind: _scenarios(runner_configs(kind)) for kind in KINDS}
 
 

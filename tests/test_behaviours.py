@@ -91,3 +91,70 @@ def test_a_sigint_reaching_the_programs_own_handler_is_r6_and_never_s1():
     for handler in ("custom", "ignored"):
         found = clauses({"runner": {"mode": "with", "sigint_handler": handler}, "calls": [run(task(SIGINT, YIELD))]})
         assert "R-6" in found and not {"S-1", "S-2", "R-10", "R-11"} & found, handler
+
+
+def test_a_positional_argument_refused_by_the_constructor_is_i1():
+    assert "I-1" in clauses({"runner": {"mode": "close"}, "calls": [{"call": "construct_positional"}]})
+    assert "I-1" not in clauses({"runner": {"mode": "close"}, "calls": [{"call": "get_loop"}]})
+
+
+def test_a_failed_first_loop_is_l7_only_once_a_later_call_initialises():
+    failing = {"runner": {"mode": "close", "debug": True, "loop_fails": "set_debug"}, "calls": [{"call": "get_loop"}]}
+    assert "L-7" not in clauses(failing), "no later call: nothing shows the runner stayed fresh"
+    retried = {**failing, "calls": [{"call": "get_loop"}, {"call": "close"}, run(task(YIELD))]}
+    assert {"L-7", "C-1"} <= clauses(retried)
+
+
+def test_closing_the_runner_from_inside_its_loop_is_c6():
+    inside = clauses({"runner": {"mode": "with"}, "calls": [run(task(YIELD, {"op": "close_runner"}, YIELD))]})
+    assert "C-6" in inside
+    # A close that a guard refused would raise too, but cancel nothing: no evidence.
+    assert "C-6" not in clauses(
+        {"runner": {"mode": "with"}, "calls": [run(task(YIELD, {"op": "close_runner"}, YIELD))]},
+        target="conformance.mutants:CloseRefusedInsideItsLoop",
+    )
+
+
+def test_the_runners_handler_installed_after_the_task_factory_made_main_is_r7():
+    graph = run(task(spawn(1), YIELD), task(YIELD))
+    assert "R-7" in clauses({"runner": {"mode": "with", "task_factory": "custom"}, "calls": [graph]})
+    assert "R-7" not in clauses({"runner": {"mode": "with"}, "calls": [graph]}), "no task factory: no evidence"
+    early = {"runner": {"mode": "with", "task_factory": "custom"}, "calls": [graph]}
+    assert "R-7" not in clauses(early, target="conformance.mutants:SigintHandlerInstalledBeforeMainTask")
+
+
+def test_an_awaited_coroutine_failing_in_its_task_is_r14():
+    awaited = {"runner": {"mode": "close"}, "calls": [{"call": "run_object", "object": "awaited"}]}
+    assert "R-14" in clauses(awaited)
+    assert "R-14" not in clauses(awaited, target="conformance.mutants:AwaitedCoroutineRefused")
+
+
+def test_a_run_refused_by_the_loop_the_user_closed_is_r15_and_the_close_after_it_c4():
+    closed = clauses({"runner": {"mode": "close"}, "calls": [{"call": "close_loop"}, run(task()), {"call": "close"}]})
+    assert {"R-15", "C-4"} <= closed
+    assert "R-15" not in clauses({"runner": {"mode": "close"}, "calls": [run(task()), {"call": "close"}, run(task())]})
+
+
+def test_interrupt_main_reaching_the_runners_handler_is_s6():
+    interrupted = clauses({"runner": {"mode": "with"}, "calls": [run(task({"op": "interrupt_main"}, YIELD))]})
+    assert {"S-1", "S-6", "R-10"} <= interrupted
+    assert "S-6" not in clauses({"runner": {"mode": "with"}, "calls": [run(task(SIGINT, YIELD))]})
+
+
+def test_a_handler_installed_during_a_run_and_left_in_place_is_r11():
+    installs = {"runner": {"mode": "with"}, "calls": [run(task({"op": "set_sigint_handler"}, YIELD))]}
+    assert "R-11" in clauses(installs)
+    assert "R-11" not in clauses(installs, target="conformance.mutants:DefaultHandlerRestoredOverUsers")
+
+
+def test_a_leftover_stopping_the_loop_while_closing_is_r13():
+    stops = task(YIELD, YIELD, on_cancel={"action": "cleanup", "steps": [{"op": "stop_loop"}]})
+    assert "R-13" in clauses({"runner": {"mode": "with"}, "calls": [run(task(spawn(1), YIELD), stops)]})
+
+
+def test_in_mode_run_a_sigint_explains_only_the_cancellation_of_tasks_main_awaits():
+    leftover = task(YIELD, YIELD, YIELD)
+    spawned = clauses({"runner": {"mode": "run"}, "calls": [run(task(spawn(1), YIELD, SIGINT, YIELD), leftover)]})
+    assert {"K-1", "K-2"} <= spawned, "main never awaited it: the close cancelled it"
+    awaited = task(spawn(1), YIELD, SIGINT, {"op": "await", "task": 1})
+    assert not {"K-1", "K-2"} & clauses({"runner": {"mode": "run"}, "calls": [run(awaited, leftover)]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import random
@@ -9,7 +10,20 @@ import random
 import pytest
 
 from conformance.fuzz import KINDS, NOT_GENERATED, Fuzzer
-from conformance.scenario import CALL_TYPES, MODES, STEP_TYPES, Run, from_json, iter_calls
+from conformance.scenario import (
+    CALL_TYPES,
+    LOOP_FAILURES,
+    MODES,
+    NON_COROUTINES,
+    STEP_TYPES,
+    TASK_FACTORIES,
+    Run,
+    RunObject,
+    Spawn,
+    Yield,
+    from_json,
+    iter_calls,
+)
 from conformance.targets import supports
 
 COUNT = 1500
@@ -56,12 +70,32 @@ def test_every_part_of_the_model_is_made_unless_listed_as_not_generated():
 
 
 def test_proportions_follow_the_strategies():
-    """Most scenarios are one run of a small graph; the steps that end a run abruptly stay rare."""
+    """Most scenarios make one run call; the steps that end a run abruptly stay rare (as in test_strategies)."""
     scenarios = made("runner")
-    single_run = sum(len(s.calls) == 1 and isinstance(s.calls[0], Run) for s in scenarios) / len(scenarios)
-    assert 0.2 < single_run < 0.6
+    runs = [len([c for c in iter_calls(s.calls) if isinstance(c, (Run, RunObject))]) for s in scenarios]
+    assert 0.5 < runs.count(1) / len(scenarios) < 0.8
     steps = [step for scenario in scenarios for step in _steps(scenario)]
     ending = ("KeyboardInterrupt", "SystemExit")
-    abrupt = sum(step.op == "sigint" or getattr(step, "exc", "") in ending for step in steps)
-    assert abrupt / len(steps) < 0.05
+    abrupt = ("sigint", "interrupt_main", "stop_loop", "close_runner")
+    assert sum(step.op in abrupt or getattr(step, "exc", "") in ending for step in steps) / len(steps) < 0.1
     assert sum(step.op == "yield" for step in steps) / len(steps) > 0.2
+
+
+def test_every_configuration_option_and_object_is_made_and_foci_too():
+    scenarios = made("runner")
+    assert {s.runner.loop_fails for s in scenarios} == set(LOOP_FAILURES)
+    eager = hasattr(asyncio, "eager_task_factory")
+    assert {s.runner.task_factory for s in scenarios} == {f for f in TASK_FACTORIES if f != "eager" or eager}
+    assert all(s.runner.mode == "close" for s in scenarios if s.runner.loop_fails != "never")
+    objects = {call.object for s in scenarios for call in iter_calls(s.calls) if isinstance(call, RunObject)}
+    assert objects == set(NON_COROUTINES)
+    assert sum(has_a_leftover(run) for s in scenarios for run in s.runs()) > COUNT // 10
+
+
+def has_a_leftover(run: Run) -> bool:
+    """A focus's leftover: main first spawns a task that only yields until ``close()`` cancels it."""
+    main, *others = run.main.tasks
+    return any(
+        main.steps[:1] == (Spawn(k),) and task.on_cancel.action == "cleanup" and set(task.steps) == {Yield()}
+        for k, task in enumerate(others, 1)
+    )

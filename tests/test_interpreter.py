@@ -7,6 +7,7 @@ the comparison relies on.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import pytest
@@ -17,11 +18,15 @@ from conformance.scenario import (
     Await,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     OnCancel,
     Raise,
@@ -30,6 +35,7 @@ from conformance.scenario import (
     RunnerConfig,
     RunObject,
     Scenario,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
@@ -475,3 +481,121 @@ def test_normalize_text_drops_the_class_owning_a_coroutine_method():
     asyncio_text = normalize_text("coroutine 'BaseEventLoop.shutdown_asyncgens' was never awaited")
     assert asyncio_text == normalize_text("coroutine 'Loop.shutdown_asyncgens' was never awaited")
     assert asyncio_text != normalize_text("coroutine 'Loop.shutdown_default_executor' was never awaited")
+
+
+# ------------------------------------------------- misuse, loop hooks, interrupts
+
+
+def test_constructing_the_runner_class_positionally_is_refused():
+    construct = observe(mode="close", calls=(ConstructPositional(),), debug=True)["calls"][0]
+    assert construct["outcome"]["raised"]["type"] == "TypeError"
+    assert construct["state"] == {"thread_loop": "none", "sigint": "default"}, "nothing was initialised"
+
+
+def test_a_loop_the_user_closed_fails_run_but_the_runner_stays_initialised():
+    obs = observe(mode="close", calls=(CloseLoop(), Run(TaskGraph((TaskSpec((Yield(),)),))), GetLoop(), Close()))
+    close_loop, run, get_loop, close = obs["calls"]
+    assert close_loop["outcome"] == {"returned": None} and close_loop["state"]["thread_loop"] == "loop0"
+    assert run["outcome"]["raised"]["type"] == "RuntimeError" and run["log"] == [], "the task never started (R-15)"
+    assert get_loop["outcome"] == {"returned": "loop0"}, "not 'Runner is closed'"
+    assert close["outcome"]["raised"]["type"] == "RuntimeError" and close["state"]["thread_loop"] == "none"
+    assert "RuntimeWarning: coroutine '_task' was never awaited" in obs["end"]["warnings"]
+
+
+def test_an_already_awaited_coroutine_fails_in_its_task():
+    record = observe(mode="close", calls=(RunObject("awaited"), Close()))["calls"][0]
+    assert record["outcome"] == {"raised": {"type": "RuntimeError", "args": ["cannot reuse already awaited coroutine"]}}
+
+
+def test_closing_the_runner_from_inside_its_loop_cancels_everything_and_fails():
+    obs = observe(TaskSpec((Spawn(1), Yield(), CloseRunner(), Yield(), Return(1))), TaskSpec((Yield(), Yield())))
+    record = run_record(obs)
+    assert record["log"][4:7] == [
+        "r0.t0 close_runner",
+        "r0.t0 close_runner raised RuntimeError('Cannot close a running event loop')",
+        "r0.t1 cancelled CancelledError()",
+    ]
+    assert "r0.t0 cancelled CancelledError()" in record["log"], "the calling task was cancelled too (C-6)"
+    assert record["outcome"] == {"raised": {"type": "CancelledError", "args": []}}
+    assert record["state"]["thread_loop"] == "none", "the thread's loop was reset all the same"
+    assert set(obs["hints"]["pending_at_main_exit"]) == {"r0.t0", "r0.t1"}, "both may be cancelled in any order"
+
+
+def test_interrupt_main_runs_the_sigint_handler_at_once():
+    record = run_record(observe(TaskSpec((InterruptMain(), Yield()), OnCancel("cleanup", steps=(InterruptMain(),)))))
+    assert record["log"] == [
+        "r0.t0 start loop0 debug=False",
+        "r0.t0 interrupt_main",
+        "r0.t0 cancelled CancelledError()",
+        "r0.t0 interrupt_main",
+        "r0.t0 exit raised KeyboardInterrupt()",
+    ]
+
+
+def test_a_sigint_handler_installed_during_a_run_stays_and_gets_the_sigints():
+    record = run_record(observe(TaskSpec((SetSigintHandler(), Sigint(), Yield(), Return(1)))))
+    assert record["log"][1:4] == ["r0.t0 set_sigint_handler", "r0.t0 sigint", "sigint custom handler"]
+    assert record["outcome"] == {"returned": 1} and record["state"]["sigint"] == "custom"
+
+
+@pytest.mark.parametrize("factory", [False, True])
+def test_a_first_loop_that_cannot_be_made_leaves_the_runner_fresh_for_the_next_call(factory):
+    calls = (GetLoop(), Close(), GetLoop(), Close())
+    failed, noop, retried, close = observe(mode="close", calls=calls, loop_factory=factory, loop_fails="create")[
+        "calls"
+    ]
+    assert failed["outcome"] == {
+        "raised": {"type": "RuntimeError", "args": ["loop creation failed"], "origin": "$.runner.loop_fails"}
+    }
+    assert noop["log"] == [] and noop["outcome"] == {"returned": None}
+    assert retried["outcome"] == {"returned": "loop0"}
+    assert retried["state"]["thread_loop"] == ("none" if factory else "loop0"), "made current only without a factory"
+    assert close["state"]["thread_loop"] == "none"
+
+
+def test_a_failing_set_debug_abandons_the_loop_and_its_successor_is_not_made_current():
+    obs = observe(mode="close", calls=(GetLoop(), GetLoop(), Close()), debug=True, loop_fails="set_debug")
+    failed, retried, close = obs["calls"]
+    assert failed["outcome"]["raised"]["args"] == ["set_debug failed"]
+    assert failed["state"]["thread_loop"] == "loop0", "the abandoned loop is the thread's current one (L-3)"
+    assert retried["outcome"] == {"returned": "loop1"} and retried["state"]["thread_loop"] == "loop0"
+    assert close["state"]["thread_loop"] == "none"
+    assert obs["end"]["loops"] == {"loop0": "open", "loop1": "closed"}, "close() never closed the abandoned loop"
+
+
+@pytest.mark.parametrize("factory", [False, True])
+def test_the_task_factory_logs_each_task_with_the_sigint_handler_it_sees(factory):
+    graph = (TaskSpec((Spawn(1), Yield())), TaskSpec())
+    log = run_record(observe(*graph, loop_factory=factory, task_factory="custom"))["log"]
+    assert log[0] == "r0.t0 task_factory context=True sigint=default", "made before the handler is installed (R-7)"
+    assert "r0.t1 task_factory context=False sigint=other" in log, "the runner's handler, during the run"
+
+
+def test_a_legacy_main_task_has_no_uncancel_so_a_sigint_ends_the_run_in_cancelled_error():
+    record = run_record(observe(TaskSpec((Sigint(), Yield())), task_factory="legacy"))
+    assert record["outcome"] == {"raised": {"type": "CancelledError", "args": []}}, "R-10: nothing to uncancel"
+    uncancel = run_record(observe(TaskSpec((Uncancel(),)), task_factory="legacy"))
+    assert uncancel["outcome"]["raised"] == {"type": "AttributeError", "args": ["uncancel"]}
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="eager tasks are new in Python 3.12")
+def test_an_eager_task_factory_starts_children_at_once_but_not_the_main_task():
+    log = run_record(observe(TaskSpec((Spawn(1), Yield())), TaskSpec((Yield(),)), task_factory="eager"))["log"]
+    assert log[:5] == [
+        "r0.t0 task_factory context=True sigint=default",
+        "r0.t0 start loop0 debug=False",
+        "r0.t0 spawn r0.t1",
+        "r0.t1 task_factory context=False sigint=other",
+        "r0.t1 start",
+    ]
+
+
+def test_an_eager_task_factory_is_refused_where_tasks_cannot_start_eagerly(monkeypatch):
+    monkeypatch.delattr("asyncio.eager_task_factory", raising=False)
+    with pytest.raises(UnsupportedScenario, match=r"\$\.runner\.task_factory: 'eager' needs eager tasks"):
+        execute(Scenario(RunnerConfig(task_factory="eager"), (Run(),)), load_target("reference"))
+
+
+def test_loop_hooks_leave_the_default_policy_behind():
+    observe(TaskSpec((Yield(),)), loop_fails="never", task_factory="custom")
+    assert type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy

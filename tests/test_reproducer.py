@@ -18,6 +18,7 @@ interpreter far from this repository, and to show a real divergence.
 from __future__ import annotations
 
 import ast
+import asyncio
 import concurrent.futures
 import gc
 import json
@@ -39,11 +40,13 @@ from conformance.scenario import (
     CONTEXTS,
     DEADLINES,
     GROUP_KINDS,
+    LOOP_FAILURES,
     MODES,
     NON_COROUTINES,
     RAISABLE,
     SIGINT_HANDLERS,
     STEP_TYPES,
+    TASK_FACTORIES,
     THREADS,
     Await,
     Call,
@@ -138,12 +141,15 @@ def timeout(deadline: str, *steps: Dict[str, Any], catch: bool = False) -> Dict[
 
 
 SIGINT_WAIT = {"op": "sigint_wait"}
+#: Eager tasks exist from Python 3.12: only there can an eager task factory run.
+EAGER = hasattr(asyncio, "eager_task_factory")
 
 
 # (name, scenario, candidate, kind): together they use every step kind, every on_cancel action,
 # finally steps, every mode, several runs, get_loop, close, nested with, set_var/get_var calls,
 # every run_object, a sigint step and a sigint call, every group kind and deadline, SIGINTs from
-# another process, every SIGINT handler setting and a runner driven from another thread.
+# another process, every SIGINT handler setting, a runner driven from another thread, runner
+# misuse (positional arguments, a loop the user closed) and every loop failure and task factory.
 FIXED: List[Tuple[str, Scenario, str, str]] = [
     (
         "steps",
@@ -522,6 +528,86 @@ FIXED: List[Tuple[str, Scenario, str, str]] = [
         "asyncio:new_event_loop",
         "loop",
     ),
+    (
+        "runner-misuse",
+        _scenario(
+            "close",
+            [
+                {"call": "construct_positional"},
+                {"call": "run_object", "object": "awaited"},
+                {"call": "close_loop"},
+                _run(_t(Y, ret(1))),
+                {"call": "get_loop"},
+                {"call": "close"},
+            ],
+            debug=True,
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "from-inside-the-loop",
+        _scenario(
+            "with",
+            [
+                _run(
+                    _t(
+                        spawn(1),
+                        {"op": "interrupt_main"},
+                        Y,
+                        on_cancel={"action": "cleanup", "steps": [{"op": "set_sigint_handler"}, {"op": "sigint"}, Y]},
+                        fin=[{"op": "close_runner"}],
+                    ),
+                    _t(Y, Y, Y),
+                ),
+                {"call": "get_loop"},
+            ],
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "failing-set-debug-and-legacy-tasks",
+        _scenario(
+            "close",
+            [{"call": "get_loop"}, _run(_t(spawn(1), {"op": "sigint"}, Y), _t(Y)), {"call": "close"}],
+            debug=False,
+            loop_fails="set_debug",
+            task_factory="legacy",
+        ),
+        "asyncio",
+        "runner",
+    ),
+    (
+        "failing-factory-and-custom-tasks",
+        _scenario(
+            "close",
+            [{"call": "get_loop"}, _run(_t(spawn(1), Y), _t(Y)), {"call": "close"}],
+            loop_factory=True,
+            loop_fails="create",
+            task_factory="custom",
+        ),
+        "asyncio:new_event_loop",
+        "loop",
+    ),
+    (
+        "task-factory-mode-run",
+        _scenario("run", [_run(_t(spawn(1), {"op": "sigint"}, Y), _t(Y))], task_factory="legacy"),
+        "asyncio.run",
+        "run",
+    ),
+    *(
+        [
+            (
+                "eager-tasks",
+                _scenario("with", [_run(_t(spawn(1), Y, wait(1)), _t(ret(2)))], task_factory="eager"),
+                "asyncio",
+                "runner",
+            )
+        ]
+        if EAGER
+        else []
+    ),
 ]
 
 
@@ -699,6 +785,8 @@ def test_fixed_set_covers_the_model() -> None:
         seen.add(f"kind {kind}")
         seen.add(f"debug {scenario.runner.debug}")
         seen.add(f"loop_factory {scenario.runner.loop_factory}")
+        seen.add(f"loop_fails {scenario.runner.loop_fails}")
+        seen.add(f"task_factory {scenario.runner.task_factory}")
         if len(scenario.runs()) > 1:
             seen.add("several runs")
         calls(scenario.calls, 0)
@@ -712,7 +800,9 @@ def test_fixed_set_covers_the_model() -> None:
     expected |= {"cleanup yield", "cleanup await", "finally spawn", "steps sigint"}
     expected |= {f"group {how}" for how in GROUP_KINDS} | {f"timeout {d}" for d in DEADLINES}
     expected |= {f"sigint_handler {h}" for h in SIGINT_HANDLERS} | {f"thread {t}" for t in THREADS}
-    expected |= {"cleanup sigint_wait", "cleanup uncancel"}
+    expected |= {"cleanup sigint_wait", "cleanup uncancel", "cleanup set_sigint_handler", "finally close_runner"}
+    expected |= {f"loop_fails {f}" for f in LOOP_FAILURES}
+    expected |= {f"task_factory {f}" for f in TASK_FACTORIES if f != "eager" or EAGER}
     assert expected - seen == set()
 
 

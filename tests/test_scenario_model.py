@@ -17,11 +17,15 @@ from conformance.scenario import (
     Await,
     Cancel,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     Executor,
     GetLoop,
     GetVar,
     GetVarCall,
     Group,
+    InterruptMain,
     NestedRun,
     OnCancel,
     Raise,
@@ -31,6 +35,7 @@ from conformance.scenario import (
     RunObject,
     Scenario,
     ScenarioError,
+    SetSigintHandler,
     SetVar,
     SetVarCall,
     Sigint,
@@ -72,6 +77,19 @@ EVERYTHING = Scenario(
         ),
         SigintCall(),
         With((Run(context="fresh"), RunObject("awaitable"), With((Close(),)))),
+        Close(),
+    ),
+)
+
+#: One scenario using every step, call and option added for runner misuse, loop hooks and interrupts.
+EVERY_MISUSE = Scenario(
+    RunnerConfig("close", False, loop_fails="set_debug", task_factory="legacy"),
+    (
+        ConstructPositional(),
+        GetLoop(),
+        RunObject("awaited"),
+        Run(TaskGraph((TaskSpec((InterruptMain(), SetSigintHandler()), finally_steps=(CloseRunner(),)),))),
+        CloseLoop(),
         Close(),
     ),
 )
@@ -127,7 +145,9 @@ def valid_document() -> Dict[str, Any]:
 # ------------------------------------------------------------ round trip
 
 
-@pytest.mark.parametrize("scenario", [EVERYTHING, EVERY_NEW_STEP], ids=["everything", "every-new-step"])
+@pytest.mark.parametrize(
+    "scenario", [EVERYTHING, EVERY_NEW_STEP, EVERY_MISUSE], ids=["everything", "every-new-step", "every-misuse"]
+)
 def test_a_scenario_with_every_feature_round_trips_exactly(scenario: Scenario) -> None:
     text = scenario.dumps()
     assert loads(text) == scenario
@@ -150,6 +170,20 @@ def test_new_fields_keep_the_text_of_older_scenarios_and_write_only_what_applies
         {"op": "nested_run", "how": "run"},
         {"op": "agen", "finally": [{"op": "yield"}, {"op": "raise", "exc": "RuntimeError", "arg": "agen"}]},
     ]
+
+
+def test_loop_hooks_are_written_only_when_set() -> None:
+    runner = EVERY_MISUSE.to_json()["runner"]
+    assert runner["loop_fails"] == "set_debug" and runner["task_factory"] == "legacy"
+    assert not {"loop_fails", "task_factory"} & set(Scenario(RunnerConfig("close", True)).to_json()["runner"])
+    calls = EVERY_MISUSE.to_json()["calls"]
+    assert calls[0] == {"call": "construct_positional"} and calls[4] == {"call": "close_loop"}
+    assert calls[2] == {"call": "run_object", "object": "awaited"}
+    steps = calls[3]["main"]["tasks"][0]
+    assert steps == {
+        "steps": [{"op": "interrupt_main"}, {"op": "set_sigint_handler"}],
+        "finally": [{"op": "close_runner"}],
+    }
 
 
 def test_group_steps_spawn_their_tasks() -> None:
@@ -458,6 +492,55 @@ INVALID = {
         r"\$\.calls\[1\]\.call: a runner driven from another thread handles no SIGINT",
     ),
     "steps not an array": (_set(CHILD_STEPS, {}), r"\.tasks\[1\]\.steps: expected an array, got dict"),
+    "unknown loop failure": (
+        _set("runner.loop_fails", "sometimes"),
+        r"\$\.runner\.loop_fails: expected one of never, create, set_debug, got 'sometimes'",
+    ),
+    "unknown task factory": (
+        _set("runner.task_factory", "lazy"),
+        r"\$\.runner\.task_factory: expected one of none, custom, eager, legacy, got 'lazy'",
+    ),
+    "failing set_debug the runner never calls": (
+        _set("runner.loop_fails", "set_debug"),
+        r"\$\.runner\.loop_fails: 'set_debug' needs debug true or false and no loop factory",
+    ),
+    "failing set_debug of a factory's loop": (
+        lambda doc: doc["runner"].update(loop_fails="set_debug", debug=True, loop_factory=True),
+        r"\$\.runner\.loop_fails: 'set_debug' needs debug true or false and no loop factory",
+    ),
+    "closing the runner from a task in mode run": (
+        lambda doc: (
+            doc["runner"].update(mode="run"),
+            doc["calls"][0]["main"]["tasks"][1].update(steps=[{"op": "close_runner"}]),
+        ),
+        r"\.tasks\[1\]\.steps\[0\]\.op: mode 'run' has no runner object to close",
+    ),
+    "interrupt_main in another thread": (
+        lambda doc: (
+            doc["runner"].update(thread="other"),
+            doc["calls"][0]["main"]["tasks"][1].update(steps=[{"op": "interrupt_main"}]),
+        ),
+        r"\.tasks\[1\]\.steps\[0\]\.op: a runner driven from another thread handles no SIGINT",
+    ),
+    "a SIGINT handler installed in another thread": (
+        lambda doc: (
+            doc["runner"].update(thread="other"),
+            doc["calls"][0]["main"]["tasks"][1].update(steps=[{"op": "set_sigint_handler"}]),
+        ),
+        r"\.tasks\[1\]\.steps\[0\]\.op: a runner driven from another thread handles no SIGINT",
+    ),
+    "constructing positionally in mode run": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"].insert(0, {"call": "construct_positional"})),
+        r"\$\.calls\[0\]\.call: mode 'run' allows only one run or run_object call",
+    ),
+    "closing the loop in mode run": (
+        lambda doc: (doc["runner"].update(mode="run"), doc["calls"].append({"call": "close_loop"})),
+        r"\$\.calls\[1\]\.call: mode 'run' allows only one run or run_object call",
+    ),
+    "a field of a call that has none": (
+        _set("calls.0", {"call": "close_loop", "var": "a"}),
+        r"\$\.calls\[0\]\.var: unknown field",
+    ),
 }
 
 

@@ -7,8 +7,12 @@ from hypothesis import given, settings
 from conformance.scenario import (
     AsyncGen,
     Close,
+    CloseLoop,
+    CloseRunner,
+    ConstructPositional,
     GetLoop,
     Group,
+    InterruptMain,
     NestedRun,
     OnCancel,
     Raise,
@@ -128,3 +132,18 @@ def test_an_outside_sigint_becomes_a_plain_one_and_options_their_defaults():
     ]
     simplest = shrink(scenario, has_step(NestedRun))
     assert simplest == Scenario(calls=(Run(TaskGraph((TaskSpec((NestedRun("runner"),)),))),))
+
+
+def test_loop_hooks_go_back_to_their_defaults_and_new_steps_to_yields():
+    scenario = Scenario(
+        RunnerConfig("close", True, loop_fails="set_debug", task_factory="legacy"),
+        (
+            ConstructPositional(),
+            CloseLoop(),
+            Run(TaskGraph((TaskSpec((InterruptMain(), CloseRunner(), Raise("ValueError"))),))),
+        ),
+    )
+    simplest = shrink(scenario, has_step(Raise))
+    assert simplest == Scenario(calls=(Run(TaskGraph((TaskSpec((Raise("ValueError"),)),))),))
+    kept = shrink(scenario, lambda s: s.runner.task_factory == "legacy" and has_step(CloseRunner)(s))
+    assert kept == Scenario(RunnerConfig(task_factory="legacy"), (Run(TaskGraph((TaskSpec((CloseRunner(),)),))),))
