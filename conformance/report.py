@@ -14,7 +14,7 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from conformance.campaign import CampaignResult, Group
-from conformance.reproducer import render
+from conformance.reproducer import ReproducerError, render
 
 REPORT_SCHEMA = 1
 
@@ -66,8 +66,19 @@ def _group(group: Group, candidate: Dict[str, Any]) -> Dict[str, Any]:
         "reference": smallest.reference,
         "candidate": smallest.candidate,
         "reruns": smallest.reruns,
-        "reproducer": render(smallest.scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner")),
+        "reproducer": _reproducer(smallest.scenario, candidate),
     }
+
+
+def _reproducer(scenario: Any, candidate: Dict[str, Any]) -> str:
+    """The standalone script, or why there is none (an ``exec:`` worker is not Python we can import)."""
+    try:
+        return render(scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner"))
+    except ReproducerError as exc:
+        return (
+            f"# No standalone Python script for this candidate: {exc}.\n"
+            "# Replay the scenario above with: conformance replay FILE --candidate <the same spec>\n"
+        )
 
 
 def dumps(report: Dict[str, Any]) -> str:
