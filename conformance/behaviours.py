@@ -24,6 +24,7 @@ cancellation (a ``cancel`` step or SIGINT aimed at it or at an ancestor).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
@@ -220,7 +221,9 @@ def _message(raised: Dict[str, Any]) -> str:
     return " ".join(str(arg) for arg in raised.get("args", []))
 
 
+@functools.lru_cache(maxsize=4096)
 def _split(line: str) -> Tuple[str, str]:
+    """A log line's label and event; cached, since the clause checks ask about the same lines many times."""
     match = _LINE.match(line)
     return (match.group(1), match.group(2)) if match else ("", line)
 

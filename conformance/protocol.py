@@ -72,8 +72,11 @@ def missing(implemented: Optional[Iterable[str]], scenario: Scenario, lacks: Ite
     ``implemented``: what the worker declared it implements (None: everything);
     ``lacks``: what it declared it does not.
     """
+    lacks = set(lacks)
+    if implemented is None and not lacks:
+        return []  # a worker that has everything: no need to list what the scenario uses
     needed = features(scenario)
-    absent = needed & set(lacks)
+    absent = needed & lacks
     if implemented is not None:
         absent |= needed - set(implemented)
     return sorted(absent)

@@ -609,22 +609,38 @@ def iter_calls(calls: Tuple[Call, ...]):
             yield from iter_calls(c.calls)
 
 
+#: Per dataclass: its tag (``op`` or ``call``, if any) and (attribute, JSON key) of each field, in order.
+_Layout = Tuple[Tuple[Tuple[str, str], ...], Tuple[Tuple[str, str], ...]]
+_LAYOUTS: Dict[type, _Layout] = {}
+#: Fields whose JSON key is not their name (Python keywords).
+_KEYS = {"finally_steps": "finally", "wait": "await"}
+
+
+def _layout(cls: type) -> _Layout:
+    """How ``_plain`` writes an instance of ``cls``; worked out once per class (``dataclasses.fields`` is slow)."""
+    tag: Tuple[Tuple[str, str], ...] = ()
+    if issubclass(cls, STEP_TYPES):
+        tag = (("op", cls.op),)  # type: ignore[attr-defined]
+    elif issubclass(cls, CALL_TYPES):
+        tag = (("call", cls.call),)  # type: ignore[attr-defined]
+    return tag, tuple((f.name, _KEYS.get(f.name, f.name)) for f in dataclasses.fields(cls))
+
+
 def _plain(obj: Any) -> Any:
     """Dataclass → JSON-able dict, adding the ``op`` / ``call`` tag of steps and calls."""
     if isinstance(obj, tuple):
         return [_plain(x) for x in obj]
-    if not dataclasses.is_dataclass(obj):
+    if obj is None or isinstance(obj, (str, int, float)):
         return obj
-    out: Dict[str, Any] = {}
-    tag = getattr(type(obj), "op", None) or getattr(type(obj), "call", None)
-    if isinstance(obj, STEP_TYPES):
-        out["op"] = tag
-    elif isinstance(obj, CALL_TYPES):
-        out["call"] = tag
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        key = "finally" if f.name == "finally_steps" else ("await" if f.name == "wait" else f.name)
-        out[key] = _plain(value)
+    layout = _LAYOUTS.get(type(obj))
+    if layout is None:
+        if not dataclasses.is_dataclass(obj):
+            return obj
+        layout = _LAYOUTS[type(obj)] = _layout(type(obj))
+    tag, names = layout
+    out: Dict[str, Any] = dict(tag)
+    for name, key in names:
+        out[key] = _plain(getattr(obj, name))
     if isinstance(obj, OnCancel):
         # Only the fields the action uses, so that the canonical form validates.
         out = {k: v for k, v in out.items() if k == "action" or (k == "value") == (obj.action == "swallow")}
@@ -694,6 +710,9 @@ class _Where:
     ops: Tuple[str, ...] = _ALL_OPS
 
 
+_BARE_YIELD = {"op": "yield"}
+
+
 class _Reader:
     """Validates one JSON document, tracking the path for error messages."""
 
@@ -712,9 +731,9 @@ class _Reader:
         for key in required:
             if key not in value:
                 raise self.fail(path, f"missing field {key!r}")
-        unknown = sorted(set(value) - set(required) - set(optional))
+        unknown = [key for key in value if key not in required and key not in optional]
         if unknown:
-            raise self.fail(f"{path}.{unknown[0]}", "unknown field")
+            raise self.fail(f"{path}.{min(unknown)}", "unknown field")
         return value
 
     def choice(self, value: Any, path: str, allowed: Tuple[str, ...]) -> str:
@@ -758,8 +777,13 @@ class _Reader:
     # -- steps, tasks, calls
 
     def step(self, raw: Any, path: str, where: _Where) -> Step:
-        op = self.obj(raw, path, ("op",), _ALL_STEP_FIELDS)["op"]
-        op = self.choice(op, f"{path}.op", where.ops)
+        if raw == _BARE_YIELD and "yield" in where.ops:
+            return Yield()  # half of all steps: nothing else to check
+        if not isinstance(raw, dict) or "op" not in raw:
+            self.obj(raw, path, ("op",))  # fails, saying why
+        if not isinstance(raw["op"], str) or raw["op"] not in _STEP_FIELDS:
+            self.obj(raw, path, ("op",), _ALL_STEP_FIELDS)  # an unknown field is reported before an unknown op
+        op = self.choice(raw["op"], f"{path}.op", where.ops)
         self.obj(raw, path, ("op",) + _REQUIRED_STEP_FIELDS.get(op, ()), _STEP_FIELDS[op])
         task = lambda low: self.integer(raw.get("task"), f"{path}.task", low, where.n_tasks - 1)  # noqa: E731
         var = lambda: self.choice(raw.get("var"), f"{path}.var", CONTEXT_VARS)  # noqa: E731
@@ -969,14 +993,15 @@ def check_spawn_tree(tasks: Tuple[TaskSpec, ...], fail: Callable[[str], Exceptio
     step spawns one task; a ``group`` step spawns each of its tasks.)
     """
     parent: Dict[int, int] = {}
-    for index, task in enumerate(tasks):
-        for step in task.all_steps():
+    steps_of = [task.all_steps() for task in tasks]
+    for index, steps in enumerate(steps_of):
+        for step in steps:
             for child in spawned_by(step):
                 if child in parent:
                     raise fail(f"task {child} is spawned more than once")
                 parent[child] = index
-    for index, task in enumerate(tasks):
-        for step in task.all_steps():
+    for index, steps in enumerate(steps_of):
+        for step in steps:
             if isinstance(step, Await) and parent.get(step.task) != index:
                 raise fail(f"task {index} awaits task {step.task}, which it does not spawn")
     for index in range(1, len(tasks)):
