@@ -76,6 +76,10 @@ def in_process(scenarios: List[Scenario], reference: Any, candidate: Any) -> Tup
 
         return try_orders
 
+    # What earlier rounds left on this process's heap (a Hypothesis campaign leaves plenty) would make
+    # every collection the interpreter makes walk it: freeze it, as a worker freezes its own.
+    gc.collect()
+    gc.freeze()
     started = time.perf_counter()
     for scenario in scenarios:
         ref = {"observation": run(scenario, reference)}

@@ -506,6 +506,9 @@ def _fit_run_mode(calls: Tuple[Call, ...], spawned_at_close: bool) -> Tuple[Call
     return (Run(TaskGraph(tasks)),)
 
 
+#: How often a program asks for debug mode: not set, off, on. On is the rarest, because asyncio's
+#: debug mode takes a traceback at every callback and task: a scenario costs three times as much.
+_DEBUG_WEIGHTS = ((None, 5), (False, 4), (True, 1))
 #: As in strategies/: task factories, and how a runner's first loop fails in mode "close".
 _TASK_FACTORIES = _Table(
     ("none", 10), ("custom", 2), ("legacy", 4), *((("eager", 2),) if hasattr(asyncio, "eager_task_factory") else ())
@@ -521,7 +524,7 @@ def _configs(kind: str) -> _Table:
             (RunnerConfig(mode, debug, loop_factory), mode_weight * weight)
             for mode, mode_weight in modes
             for loop_factory in factories
-            for debug, weight in ((None, 2), (False, 1), (True, 1))
+            for debug, weight in _DEBUG_WEIGHTS
         )
     )
 
@@ -536,7 +539,7 @@ def _config(rng: random.Random, configs: _Table, kind: str) -> RunnerConfig:
         if kind == "loop":
             loop_fails = "create"
         else:
-            debug, loop_factory = (True if debug is None else debug), False
+            debug, loop_factory = (False if debug is None else debug), False
     return RunnerConfig(config.mode, debug, loop_factory, "default", "main", loop_fails, task_factory)
 
 

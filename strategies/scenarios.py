@@ -772,6 +772,9 @@ _SIGNAL_SETTINGS = _pick(
 )
 
 
+#: How often a program asks for debug mode: not set, off, on. On is the rarest, because asyncio's
+#: debug mode takes a traceback at every callback and task: a scenario costs three times as much.
+_DEBUG_WEIGHTS = ((None, 5), (False, 4), (True, 1))
 #: The task factory of the program's loops: usually none. An eager one needs Python 3.12.
 _TASK_FACTORIES = _pick(
     ("none", 10), ("custom", 2), ("legacy", 4), *((("eager", 2),) if hasattr(asyncio, "eager_task_factory") else ())
@@ -795,7 +798,7 @@ def _configs(draw: st.DrawFn, basics: st.SearchStrategy[RunnerConfig], kind: str
         if kind == "loop":
             loop_fails = "create"
         else:
-            debug, loop_factory = (True if debug is None else debug), False
+            debug, loop_factory = (False if debug is None else debug), False
     return RunnerConfig(config.mode, debug, loop_factory, handler, thread, loop_fails, task_factory)
 
 
@@ -820,7 +823,7 @@ def runner_configs(kind: str = "runner") -> st.SearchStrategy[RunnerConfig]:
             (RunnerConfig(mode, debug, loop_factory), mode_weight * debug_weight)
             for mode, mode_weight in modes
             for loop_factory in factories
-            for debug, debug_weight in ((None, 2), (False, 1), (True, 1))
+            for debug, debug_weight in _DEBUG_WEIGHTS
         )
     )
     return _configs(basics, kind)
