@@ -251,10 +251,12 @@ class Campaign:
             if ref_reply is None or cand_reply is None:
                 return False
             result = judge(scenario, ref_reply, cand_reply, self._search(variant), self.strict)
-            if result.status == DIVERGED and result.signature == group.signature:
-                latest["result"] = result
-                return True
-            return False
+            if result.status != DIVERGED or result.signature != group.signature:
+                return False
+            if self.explainer is not None and self.explainer.explains(result):
+                return False  # smaller, but a difference the versions explain: not this divergence
+            latest["result"] = result
+            return True
 
         shrunk = shrink(group.smallest.scenario, still_diverges)
         found = latest.get("result")

@@ -195,8 +195,9 @@ def _start_pair(args: argparse.Namespace) -> tuple[WorkerPair, Dict[str, Any], D
     except BaseException:
         candidate.close()
         raise
-    candidate_info = {**candidate_info, "python": candidate.info.get("python", "")}
-    reference_info = {**reference_info, "python": reference.info.get("python", "")}
+    # The interpreter each side ran under: a report's reproducer runs the candidate there again.
+    candidate_info = {**candidate_info, **{key: candidate.info.get(key, "") for key in ("python", "executable")}}
+    reference_info = {**reference_info, **{key: reference.info.get(key, "") for key in ("python", "executable")}}
     return WorkerPair(reference, candidate), candidate_info, reference_info
 
 
@@ -246,10 +247,18 @@ def _version_explainer(
 ) -> Optional[VersionExplainer]:
     """When the two sides run different Python releases, what tells the spec's version differences apart."""
     release = lambda info: ".".join(str(info.get("python", "")).split(".")[:2])  # noqa: E731
-    if release(candidate_info) == release(reference_info):
-        return None
     candidate_python = split_spec(args.candidate)[1]
     reference_python = split_spec(args.reference)[1] if args.reference is not None else candidate_python
+    if release(candidate_info) == release(reference_info):
+        if not _before_runner(candidate_info) or args.reference is not None:
+            return None
+        # A backport on an interpreter without asyncio.Runner (3.9, 3.10, PyPy 3.9): the reference there
+        # runs the Runner's logic on that release's asyncio (no Task.uncancel, no context= for tasks), and
+        # a backport that behaves as the driver's CPython (3.11+) does is doing its job: a version
+        # difference, not a divergence. Anything the newer release does not reproduce stays a divergence.
+        return VersionExplainer(
+            reference_python, None, reference_info["kind"], candidate_info["kind"], strict_messages=args.strict_messages
+        )
     return VersionExplainer(
         reference_python,
         candidate_python,
@@ -257,6 +266,15 @@ def _version_explainer(
         candidate_info["kind"],
         strict_messages=args.strict_messages,
     )
+
+
+def _before_runner(info: Dict[str, Any]) -> bool:
+    """Whether a worker's interpreter predates asyncio.Runner (Python 3.11)."""
+    try:
+        major, minor = (int(part) for part in str(info.get("python", "")).split(".")[:2])
+    except ValueError:
+        return False  # not a Python version: an exec: worker in another language
+    return (major, minor) < (3, 11)
 
 
 def _settings(args: argparse.Namespace, examples: Optional[int]) -> Dict[str, Any]:

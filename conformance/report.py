@@ -72,8 +72,12 @@ def _group(group: Group, candidate: Dict[str, Any]) -> Dict[str, Any]:
 
 def _reproducer(scenario: Any, candidate: Dict[str, Any]) -> str:
     """The standalone script, or why there is none (an ``exec:`` worker is not Python we can import)."""
+    # A candidate found under another interpreter (NAME@PYTHON) is reproduced there; the reference side
+    # stays with the interpreter running the script, which needs asyncio.Runner (3.11+).
+    executable = candidate.get("executable")
+    pythons = {"candidate": executable} if executable and executable != sys.executable else None
     try:
-        return render(scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner"))
+        return render(scenario, candidate.get("spec", "asyncio"), candidate.get("kind", "runner"), pythons=pythons)
     except ReproducerError as exc:
         return (
             f"# No standalone Python script for this candidate: {exc}.\n"

@@ -40,7 +40,7 @@ import json
 import keyword
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from conformance.interpreter import DEADLINE_S, group_name
 from conformance.outside_sigint import SENDER_PATH
@@ -260,7 +260,13 @@ def _pretty_json(value: Any, width: int = 96) -> List[str]:
 # -------------------------------------------------------------- rendering
 
 
-def render(scenario: Scenario, candidate: str, candidate_kind: str, reference: str = "asyncio") -> str:
+def render(
+    scenario: Scenario,
+    candidate: str,
+    candidate_kind: str,
+    reference: str = "asyncio",
+    pythons: Optional[Dict[str, str]] = None,
+) -> str:
     """The text of a standalone script running ``scenario`` under the reference and the candidate.
 
     ``candidate`` is ``asyncio``, ``asyncio.run``, ``uvloop`` or ``MODULE:ATTR`` of kind
@@ -268,6 +274,9 @@ def render(scenario: Scenario, candidate: str, candidate_kind: str, reference: s
     or ``asyncio.run`` when the candidate is a run function) or ``asyncio.run``; ``reference``
     and ``reference.run`` name the same standard-library code. Raises ``ScenarioError`` for an
     invalid scenario and ``ReproducerError`` for targets or combinations that cannot be rendered.
+    ``pythons`` maps a side (``reference``, ``candidate``) to the interpreter it ran under, when
+    the two sides ran under different ones (``NAME@PYTHON`` specs): the script runs each side
+    there by default (Python 3.9 and PyPy have no ``asyncio.Runner`` for the reference side).
     """
     checked = loads(scenario.dumps(), "<scenario to render>")
     cand = _candidate_side(candidate, candidate_kind)
@@ -277,12 +286,13 @@ def render(scenario: Scenario, candidate: str, candidate_kind: str, reference: s
         raise ReproducerError(f"a run-function candidate runs only mode 'run' scenarios, not mode {mode!r}")
     if ref.kind == "run" and mode != "run":
         raise ReproducerError(f"reference {reference!r} runs only mode 'run' scenarios, not mode {mode!r}")
-    return _Renderer(checked, cand, ref).render()
+    return _Renderer(checked, cand, ref, dict(pythons or {})).render()
 
 
 class _Renderer:
-    def __init__(self, scenario: Scenario, candidate: _Side, reference: _Side) -> None:
+    def __init__(self, scenario: Scenario, candidate: _Side, reference: _Side, pythons: Dict[str, str]) -> None:
         self.scenario = scenario
+        self.pythons = pythons
         self.candidate = candidate
         self.reference = reference
         self.config = scenario.runner
@@ -384,6 +394,10 @@ class _Renderer:
         code("                                          # their traces differ")
         code("    python3 THIS_FILE --side reference    # one side, in this process")
         code("    python3 THIS_FILE --side candidate --json")
+        code("    python3 THIS_FILE --candidate-python PATH   # a side under another interpreter")
+        for name, python in sorted(self.pythons.items()):
+            code()
+            code(f"The {name} side ran under {python} when this was found; it runs there by default.")
         if cand.local_module:
             module = cand.imports[0].split()[1]
             code()
@@ -773,6 +787,14 @@ class _Renderer:
         code()
         code()
         self._side(code, "candidate", self.candidate)
+        code()
+        code()
+        code("#: The interpreter each side runs under by default (None: this script's own).")
+        code("PYTHONS = {")
+        with code.indent():
+            for name in ("reference", "candidate"):
+                code(f"{name!r}: {self.pythons.get(name)!r},")
+        code("}")
         code()
         code()
         code("SIDES = {")
@@ -1708,13 +1730,14 @@ def run_side(name, as_json):
     gc.enable()
 
 
-def run_both(timeout):
+def run_both(timeout, pythons):
     print(f"Python {sys.version.split()[0]} ({sys.executable})")
     traces = {}
     for name, (_, description) in SIDES.items():
+        python = pythons.get(name) or sys.executable
         print()
-        print(f"=== {name}: {description} ===")
-        command = [sys.executable, os.path.abspath(__file__), "--side", name]
+        print(f"=== {name}: {description} ===" + ("" if python == sys.executable else f" (under {python})"))
+        command = [python, os.path.abspath(__file__), "--side", name]
         try:
             done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -1750,11 +1773,16 @@ if __name__ == "__main__":
     parser.add_argument("--side", choices=sorted(SIDES), help="run one side in this process")
     parser.add_argument("--json", action="store_true", help="with --side: print the observation as one JSON line")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per side (default 60)")
+    for name in ("reference", "candidate"):
+        parser.add_argument(
+            f"--{name}-python", default=PYTHONS[name], metavar="PATH", help=f"interpreter of the {name} side"
+        )
     arguments = parser.parse_args()
     if arguments.side:
         run_side(arguments.side, arguments.json)
     else:
-        sys.exit(run_both(arguments.timeout))
+        pythons = {"reference": arguments.reference_python, "candidate": arguments.candidate_python}
+        sys.exit(run_both(arguments.timeout, pythons))
 '''
 
 

@@ -222,3 +222,35 @@ def test_differences_between_python_versions_that_the_spec_predicts_are_not_dive
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads((tmp_path / "o.json").read_text())
     assert [g["clause"] for g in report["divergences"]] == ["K-1"]
+
+
+SIGINT_IN_MAIN = {
+    "schema": 1,
+    "runner": {"mode": "with"},
+    "calls": [{"call": "run", "main": {"tasks": [{"steps": [{"op": "sigint"}]}]}}],
+}
+
+
+def _python_with_backports() -> str | None:
+    """A CPython 3.9 or 3.10 of this machine with backports.asyncio.runner installed, or None."""
+    for minor in (9, 10):
+        python = _python(minor)
+        if python and subprocess.run([python, "-c", "import backports.asyncio.runner"]).returncode == 0:
+            return python
+    return None
+
+
+def test_a_backport_behaving_as_a_newer_cpython_shows_a_version_difference_not_a_divergence(tmp_path):
+    """On 3.9/3.10 a Task has no uncancel(): the Runner's logic there ends a SIGINT in CancelledError (R-10).
+
+    backports.asyncio.runner raises KeyboardInterrupt as CPython 3.11 does: what it is for.
+    """
+    python = _python_with_backports()
+    if python is None:
+        pytest.skip("needs CPython 3.9 or 3.10 with backports.asyncio.runner installed (pyenv on the dev machine)")
+    (tmp_path / "s.json").write_text(json.dumps(SIGINT_IN_MAIN))
+    done = conformance("replay", "s.json", "--candidate", f"backports@{python}", "--json", "out.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["divergences"] == []
+    assert [group["signature"] for group in report["version_differences"]] == ["R-10 SIGINT"]

@@ -17,7 +17,7 @@ from conformance.campaign import Campaign
 from conformance.fuzz import Fuzzer
 from conformance.isolation import WorkerPair
 from conformance.pipeline import FLOOR_S, Deadlines, OutOfTime, Pipeline, grace_s
-from conformance.scenario import Close, Return, Run, RunnerConfig, Scenario, TaskGraph, TaskSpec, With, Yield
+from conformance.scenario import Close, Return, Run, RunnerConfig, Scenario, Spawn, TaskGraph, TaskSpec, With, Yield
 
 RUNNERS = "tests.fixtures.runners"
 TIMEOUT = 60.0
@@ -144,3 +144,27 @@ def test_a_scenario_made_again_is_counted_not_checked_again():
         result = Campaign(pair, [GOOD, BAD, GOOD, GOOD], seed=0).run(shrinking=False)
         assert pair.candidate.starts == 1
     assert result.examples == 4 and result.statuses == {"same": 2, "duplicate": 2}
+
+
+class _ExplainsAllButTheOriginal:
+    """A stand-in for ``VersionExplainer``: every scenario but the one first found is a version difference."""
+
+    def __init__(self, original: Scenario) -> None:
+        self.original = original
+
+    def explains(self, result) -> bool:
+        return result.scenario != self.original
+
+
+def test_shrinking_never_swaps_a_divergence_for_a_difference_the_versions_explain():
+    leftover = Scenario(
+        RunnerConfig("with"),
+        (Run(TaskGraph((TaskSpec((Spawn(1), Yield(), Yield(), Return(1))), TaskSpec((Yield(),) * 4)))),),
+    )
+    with WorkerPair("reference", "tests.fixtures.mutants:NoCancelOnClose") as pair:
+        shrunk = Campaign(pair, [leftover], seed=0).run()
+        kept = Campaign(pair, [leftover], seed=0, explainer=_ExplainsAllButTheOriginal(leftover)).run()
+    (group,) = shrunk.divergences
+    assert group.smallest.scenario.size() < leftover.size(), "without an explainer the divergence shrinks"
+    (group,) = kept.divergences
+    assert group.smallest.scenario == leftover, "every smaller variant is explained by the versions: none is taken"

@@ -999,3 +999,22 @@ def test_render_validates_scenarios_built_in_python(call: Call) -> None:
     """Only validated data reaches the script: a scenario built in code goes through the loader."""
     with pytest.raises(ScenarioError):
         render(Scenario(RunnerConfig("close"), (call,)), "asyncio", "runner")
+
+
+def test_a_side_found_under_another_interpreter_runs_there_by_default(tmp_path):
+    """``NAME@PYTHON`` findings: the script runs the candidate side under that interpreter unless told otherwise."""
+    elsewhere = tmp_path / "other-python"
+    elsewhere.symlink_to(sys.executable)
+    scenario = _scenario("with", [_run(_t(ret(7)))])
+    script = _write(tmp_path, render(scenario, "asyncio", "runner", pythons={"candidate": str(elsewhere)}))
+
+    def both(*options: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(script), *options]
+        return subprocess.run(command, capture_output=True, text=True, env=_environment(), timeout=120)
+
+    by_default = both()
+    assert by_default.returncode == 0, by_default.stdout + by_default.stderr
+    assert f"=== candidate: the standard library's asyncio.Runner === (under {elsewhere})" in by_default.stdout
+    assert "=== reference: the standard library's asyncio.Runner ===\n" in by_default.stdout
+    told = both("--candidate-python", sys.executable)
+    assert told.returncode == 0 and "(under" not in told.stdout
