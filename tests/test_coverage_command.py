@@ -22,7 +22,7 @@ from conformance import interpreter
 from conformance.campaign import generate
 from conformance.clauses import DEFAULT_SPEC, NOT_APPLICABLE, clause_ids
 from conformance.cli import main
-from strategies import scenarios
+from conformance.drawn import Drawn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def test_coverage_measures_the_scenarios_a_campaign_generates(monkeypatch):
     monkeypatch.setattr(interpreter, "execute", recording)
     assert main(["coverage", "--examples", "12", "--seed", "7"]) in (0, 1)
     generated = []
-    generate(scenarios("runner"), 7, generated.append, examples=12)
+    generate(Drawn("runner"), 7, generated.append, examples=12)
     assert measured == generated and len(generated) == 12
 
 
