@@ -11,7 +11,16 @@ run goes on with the next one.
 
 The per-candidate findings are ordinary reports (``conformance.report``),
 written next to the combined one, so every divergence keeps its smallest
-scenario and reproducer.
+scenario and reproducer; ``conformance.html_report`` renders the matrix and
+those reports as one HTML page.
+
+The JSON (``MATRIX_SCHEMA``; 2 added ``environment``): ``settings``,
+``environment`` (the driver's, as in a report: interpreter, OS, packages),
+``areas`` (``id``, ``title``), ``outcome_columns``, and ``rows``: per
+candidate its ``info``, ``reference``, ``report`` (the findings file, relative
+to the matrix JSON), ``examples``, ``statuses``, ``divergence_groups``,
+``flaky_groups`` and ``cells`` (per column: ``state``, ``groups``,
+``scenarios``, ``exercised``), or ``unavailable`` with the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from conformance.clauses import DEFAULT_SPEC
 
-MATRIX_SCHEMA = 1
+MATRIX_SCHEMA = 2
 #: Columns for the outcomes that are not about a clause.
 OUTCOME_COLUMNS = ("HANG", "CRASH")
 
@@ -73,8 +82,17 @@ def cells(report: Dict[str, Any], area_letters: List[str]) -> Dict[str, Dict[str
     return out
 
 
-def build(rows: List[Row], settings: Dict[str, Any], spec: Optional[Path] = None) -> Dict[str, Any]:
-    """The combined report as a JSON-able dict."""
+def build(
+    rows: List[Row],
+    settings: Dict[str, Any],
+    spec: Optional[Path] = None,
+    environment: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """The combined report as a JSON-able dict (``environment``: default, this driver's)."""
+    if environment is None:
+        from conformance.report import environment as driver_environment  # the campaign machinery, only when needed
+
+        environment = driver_environment()
     spec_areas = areas(spec)
     letters = [letter for letter, _ in spec_areas]
     document_rows = []
@@ -100,6 +118,7 @@ def build(rows: List[Row], settings: Dict[str, Any], spec: Optional[Path] = None
     return {
         "schema": MATRIX_SCHEMA,
         "settings": settings,
+        "environment": environment,
         "areas": [{"id": letter, "title": title} for letter, title in spec_areas],
         "outcome_columns": list(OUTCOME_COLUMNS),
         "rows": document_rows,

@@ -4,6 +4,33 @@ The JSON is deterministic: the same seed and versions give the same bytes
 apart from the ``elapsed_s`` timing field, so two runs can be diffed
 (tests/test_determinism.py does). A ``--budget`` run is the exception: how
 many scenarios fit in the budget depends on the machine.
+
+The JSON's shape is versioned by ``schema`` (``REPORT_SCHEMA``, bumped on any
+change of shape; schema 2 added ``environment.python``, ``os``, ``machine``
+and ``packages``). Its fields:
+
+- ``schema``: this integer; ``candidate``, ``reference``: the two specs;
+  ``candidate_info``, ``reference_info``: their workers' handshakes (kind,
+  version, python, executable).
+- ``seed``, ``examples`` (scenarios checked), ``elapsed_s``, ``settings``
+  (examples, budget_s, mode, timeout_s, strict; or what ``replay`` replayed).
+- ``environment``: the driver's ``driver_python`` (X.Y.Z),
+  ``implementation``, ``platform`` (OS name), ``python`` (the full
+  ``sys.version``), ``os`` (``platform.platform()``), ``machine``, and
+  ``packages``: every installed distribution's version (importlib.metadata),
+  by name, sorted; the versions a report's findings depend on.
+- ``statuses``: scenarios per outcome (same, diverged, duplicate, ...);
+  ``clauses_exercised``: scenarios per spec clause.
+- ``divergences``, ``flaky``, ``version_differences``: groups, largest first,
+  each with ``clause``, ``category``, ``count``, ``signature``, the smallest
+  ``scenario``, its ``differences`` (``where``, ``category``, ``clause``,
+  ``reference``, ``candidate``), both observations (``reference``,
+  ``candidate``: their ``calls`` with each call's ``log``, and ``end``), the
+  candidate's ``reruns`` and the ``reproducer`` script.
+- ``invalid``: scenarios the reference could not run (at most 20);
+  ``expectations``: with ``--expectations`` only, how the findings were judged.
+
+``conformance.html_report`` renders the same document as one HTML page.
 """
 
 from __future__ import annotations
@@ -11,12 +38,13 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from importlib import metadata
 from typing import Any, Dict, List, Optional
 
 from conformance.campaign import CampaignResult, Group
 from conformance.reproducer import ReproducerError, render
 
-REPORT_SCHEMA = 1
+REPORT_SCHEMA = 2
 
 
 def build(
@@ -36,11 +64,7 @@ def build(
         "examples": result.examples,
         "elapsed_s": round(result.elapsed_s, 3),
         "settings": settings,
-        "environment": {
-            "driver_python": sys.version.split()[0],
-            "implementation": platform.python_implementation(),
-            "platform": platform.system(),
-        },
+        "environment": environment(),
         "statuses": dict(sorted(result.statuses.items())),
         "clauses_exercised": dict(sorted(result.clauses.items())),
         "divergences": [_group(g, candidate) for g in _ordered(result.divergences)],
@@ -48,6 +72,29 @@ def build(
         "version_differences": [_group(g, candidate) for g in _ordered(result.version_differences)],
         "invalid": [{"scenario": r.scenario.to_json(), "reference": r.reference} for r in result.invalid[:20]],
     }
+
+
+def environment() -> Dict[str, Any]:
+    """Where the driver ran: a finding may hold only for some interpreter, OS or package version."""
+    return {
+        "driver_python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.system(),
+        "python": sys.version,
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "packages": packages(),
+    }
+
+
+def packages() -> Dict[str, str]:
+    """Every installed distribution and its version, by name; the first on ``sys.path`` wins, as for imports."""
+    found: Dict[str, str] = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name and name not in found:
+            found[name] = distribution.version or "?"
+    return dict(sorted(found.items()))  # the order json.dumps(sort_keys=True) writes them in
 
 
 def _ordered(groups: List[Group]) -> List[Group]:
@@ -124,7 +171,28 @@ def markdown(report: Dict[str, Any]) -> str:
     if report["invalid"]:
         lines += ["", "## Scenarios the reference could not run", ""]
         lines += [f"- `{json.dumps(item['reference'])[:200]}`" for item in report["invalid"]]
+    lines += _markdown_environment(report.get("environment", {}), report.get("settings", {}))
     return "\n".join(lines) + "\n"
+
+
+def _markdown_environment(env: Dict[str, Any], settings: Dict[str, Any]) -> List[str]:
+    """Where and how the run was made, installed packages included: what a reader needs to compare two reports."""
+    interpreter = env.get("python") or env.get("driver_python", "?")
+    lines = [
+        "",
+        "## Environment",
+        "",
+        f"- Driver: {env.get('implementation', '?')} {' '.join(str(interpreter).split())}",
+        f"- OS: {env.get('os') or env.get('platform', '?')} ({env.get('machine') or '?'})",
+        "- Settings: " + ", ".join(f"{key} {value}" for key, value in sorted(settings.items())),
+    ]
+    packages = env.get("packages")
+    if packages:
+        lines += ["", f"<details><summary>{len(packages)} installed packages</summary>", ""]
+        lines += ["| package | version |", "|---|---|"]
+        lines += [f"| {name} | {version} |" for name, version in packages.items()]
+        lines += ["", "</details>"]
+    return lines
 
 
 def _info(info: Dict[str, Any]) -> str:
