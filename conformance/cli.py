@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from conformance import report
+from conformance import html_report, report
 from conformance.campaign import Campaign, CampaignResult, replay
 from conformance.explain import VersionExplainer
 from conformance.isolation import WorkerPair, WorkerProcess, WorkerStartError, split_spec
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     again = commands.add_parser("replay", help="re-run saved scenarios (a scenario file, a list, or a findings JSON)")
-    again.add_argument("file", help="scenario JSON file")
+    again.add_argument("file", help="scenario JSON file, or a directory (a corpus: every *.json in it, sorted)")
     _target_options(again)
     again.set_defaults(handler=_replay)
 
@@ -118,10 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--strict-messages", action="store_true", help="also compare messages the runtime writes")
     table.set_defaults(handler=_matrix)
 
+    render = commands.add_parser("report", help="render a findings or matrix JSON as HTML and Markdown (no re-run)")
+    render.add_argument("findings", metavar="FINDINGS.json", help="a findings JSON (run, replay) or a matrix JSON")
+    render.add_argument("--html", metavar="OUT", help="HTML page to write (default: FINDINGS with .html)")
+    render.add_argument("--markdown", metavar="OUT", help="Markdown report to write (default: FINDINGS with .md)")
+    render.set_defaults(handler=_report)
+
     known = commands.add_parser(
         "candidates", help="list the built-in real candidates: kind, installed version, how to install"
     )
     known.set_defaults(handler=_candidates)
+    _expectations_and_corpus_commands(commands)
     return parser
 
 
@@ -147,6 +154,7 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
         help="per-scenario limit (s; default: adaptive, 20 times the slowest healthy replies, at least 1 s)",
     )
     parser.add_argument("--strict-messages", action="store_true", help="also compare messages the runtime writes")
+    _expectation_options(parser)
 
 
 def _positive_int(text: str) -> int:
@@ -319,6 +327,7 @@ def _matrix(args: argparse.Namespace) -> int:
         path = out / f"{_slug(name)}.json"
         _write(path, report.dumps(document))
         _write(path.with_suffix(".md"), report.markdown(document))
+        _write(path.with_suffix(".html"), html_report.render(document))
         rows.append(matrix.Row(name, document, report_path=path.name))
         any_diverged = any_diverged or bool(result.divergences)
         print(f"{name}: {result.examples} scenarios, {len(result.divergences)} divergence group(s)")
@@ -326,7 +335,9 @@ def _matrix(args: argparse.Namespace) -> int:
     combined = matrix.build(rows, settings)
     _write(out / "matrix.json", matrix.dumps(combined))
     _write(out / "matrix.md", matrix.markdown(combined))
-    print(f"wrote {out / 'matrix.json'} and {out / 'matrix.md'}")
+    reports = {row.candidate: row.report for row in rows if row.report is not None}
+    _write(out / "matrix.html", html_report.render(combined, reports))
+    print(f"wrote {out / 'matrix.json'}, {out / 'matrix.md'} and {out / 'matrix.html'}")
     return EXIT_DIVERGED if any_diverged else EXIT_OK
 
 
@@ -344,7 +355,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    scenarios = load_file(args.file)
+    scenarios = _replayed_scenarios(args.file)
     pair, candidate_info, reference_info = _start_pair(args)
     explainer = _version_explainer(args, candidate_info, reference_info)
     try:
@@ -382,6 +393,29 @@ def _coverage(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Render existing findings (a run's or a matrix's) again, as HTML and Markdown: nothing is re-run."""
+    from conformance import matrix
+
+    source = Path(args.findings)
+    try:
+        document, reports = html_report.load(source)
+    except html_report.ReportError as exc:
+        raise UsageError(str(exc)) from None
+    html_path = Path(args.html) if args.html else _html_next_to(source)
+    markdown_path = Path(args.markdown) if args.markdown else source.with_suffix(".md")
+    text = matrix.markdown(document) if "rows" in document else report.markdown(document)
+    _write(html_path, html_report.render(document, reports))
+    _write(markdown_path, text)
+    print(f"wrote {html_path} and {markdown_path}")
+    return EXIT_OK
+
+
+def _html_next_to(path: Path) -> Path:
+    """The HTML page's path next to a report or findings file: same name, ``.html`` (never the file itself)."""
+    return path.with_name(path.name + ".html") if path.suffix == ".html" else path.with_suffix(".html")
+
+
 def _candidates(args: argparse.Namespace) -> int:
     """Every built-in candidate, from the installed distributions' metadata: nothing is imported here."""
     from conformance import candidates
@@ -402,14 +436,21 @@ def _finish(
     settings: Dict[str, Any],
 ) -> int:
     document = report.build(result, candidate_info, reference_info, settings)
+    gate = _gate(args, document)  # adds document["expectations"] when --expectations is given
     slug = _slug(args.candidate)
     json_path = Path(args.json or os.path.join("reports", f"{slug}.json"))
     markdown_path = Path(args.report or os.path.join("reports", f"{slug}.md"))
     _write(json_path, report.dumps(document))
     _write(markdown_path, report.markdown(document))
+    html_path = _html_next_to(markdown_path)
+    _write(html_path, html_report.render(document))
     _print_summary(result, document, json_path, markdown_path)
+    print(f"wrote {html_path}")
     if result.invalid:
         return EXIT_INTERNAL
+    if gate is not None:
+        print(gate.summary())
+        return EXIT_OK if (gate.passed_strictly if args.strict_expectations else gate.passed) else EXIT_DIVERGED
     return EXIT_DIVERGED if result.divergences else EXIT_OK
 
 
@@ -461,6 +502,98 @@ class _Progress:
     def done(self) -> None:
         if self.tty and self.last:
             print(file=sys.stderr)
+
+
+# ------------------------------------------ expectations and the regression corpus
+
+
+def _expectation_options(parser: argparse.ArgumentParser) -> None:
+    """``--expectations`` for run and replay: gate the exit code on known divergences (conformance.expectations)."""
+    parser.add_argument(
+        "--expectations",
+        type=_expectations_file,
+        metavar="FILE",
+        help="TOML file of known divergences: exit 0 if every finding is expected here, 1 if one is new",
+    )
+    parser.add_argument(
+        "--strict-expectations",
+        action="store_true",
+        help="with --expectations, also exit 1 when an expectation that applies here no longer happens (stale)",
+    )
+
+
+def _expectations_file(path: str) -> Any:
+    """Read the file as the options are parsed: a malformed one fails before the run, not after it."""
+    from conformance import expectations
+
+    try:
+        return expectations.load(path)
+    except expectations.ExpectationsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _expectations_and_corpus_commands(commands: Any) -> None:
+    """``conformance expectations update`` and ``conformance corpus add``."""
+    known = commands.add_parser("expectations", help="write or merge an expectations file from a run's findings")
+    actions = known.add_subparsers(dest="action", required=True)
+    update = actions.add_parser("update", help="add every finding no entry expects; keep entries that still hold")
+    update.add_argument("--from", dest="findings", required=True, metavar="FINDINGS.json", help="a findings JSON")
+    update.add_argument("--out", required=True, metavar="FILE", help="expectations file to write (merged into)")
+    update.set_defaults(handler=_expectations_update)
+
+    kept = commands.add_parser("corpus", help="the regression corpus: a directory of shrunk scenarios")
+    operations = kept.add_subparsers(dest="operation", required=True)
+    store = operations.add_parser("add", help="store scenarios (or each group's smallest one of findings) in DIR")
+    store.add_argument("directory", metavar="DIR")
+    store.add_argument("files", nargs="+", metavar="FILE", help="scenario JSON or findings JSON")
+    store.add_argument("--name", help="prefix of the stored files' names (before the content hash)")
+    store.set_defaults(handler=_corpus_add)
+
+
+def _gate(args: argparse.Namespace, document: Dict[str, Any]) -> Optional[Any]:
+    """With ``--expectations``, judge the findings (for the candidate's Python and this OS) into the document."""
+    if not getattr(args, "expectations", None):
+        return None
+    from conformance import expectations
+
+    known = args.expectations  # loaded and checked by _expectations_file
+    if known.candidate is not None and known.candidate != document.get("candidate"):
+        print(f"note: {known.source} is for {known.candidate}, this run is of {document.get('candidate')}")
+    gate = known.gate(document, expectations.python_of(document), expectations.system_of(document))
+    document["expectations"] = {"file": known.source, **gate.to_json()}
+    return gate
+
+
+def _expectations_update(args: argparse.Namespace) -> int:
+    from conformance import expectations
+
+    try:
+        document = expectations.read_findings(args.findings)
+        existing = expectations.load(args.out) if Path(args.out).exists() else None
+    except expectations.ExpectationsError as exc:
+        raise UsageError(str(exc)) from None
+    updated = expectations.update(existing, document)
+    _write(Path(args.out), expectations.dump(updated))
+    todo = sum(entry.reason == expectations.TODO_REASON for entry in updated.entries)
+    print(f"wrote {args.out}: {len(updated.entries)} expectation(s), {todo} of them to explain (reason TODO)")
+    return EXIT_OK
+
+
+def _corpus_add(args: argparse.Namespace) -> int:
+    from conformance import corpus
+
+    for path, written in corpus.add(Path(args.directory), args.files, args.name):
+        print(f"{'added' if written else 'already there'}: {path}")
+    return EXIT_OK
+
+
+def _replayed_scenarios(path: str) -> List[Any]:
+    """A scenario file's scenarios, or a corpus directory's (every ``*.json``, sorted by name)."""
+    if os.path.isdir(path):
+        from conformance import corpus
+
+        return corpus.load(Path(path))
+    return load_file(path)
 
 
 if __name__ == "__main__":  # pragma: no cover
