@@ -28,8 +28,6 @@ from typing import Any, Dict, Iterator
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The server binary may still be being installed when the suite starts.
-WAIT_FOR_BINARY_S = 600.0
 CANDIDATE = "tests.fixtures.mutants:NoCancelOnClose"
 
 FUZZER = '''\
@@ -80,15 +78,10 @@ print(json.dumps({"outcome": outcome, "examples": len(examples), "signatures": e
 
 
 def _redis_server() -> str:
-    """The binary, waiting for an installation in progress; skip (with the reason) only if it never comes."""
-    deadline = time.monotonic() + WAIT_FOR_BINARY_S
-    while True:
-        found = shutil.which("redis-server")
-        if found or time.monotonic() > deadline:
-            break
-        time.sleep(5.0)
+    """Debian's server binary; without it the test is skipped, saying how to get it."""
+    found = shutil.which("redis-server")
     if not found:
-        pytest.skip(f"no redis-server on PATH after waiting {WAIT_FOR_BINARY_S:.0f} s (apt-get install redis-server)")
+        pytest.skip("no redis-server on PATH (Debian: apt-get install redis-server)")
     return found
 
 
