@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import machine  # noqa: E402
 from benchmarks.throughput import campaign_rate, in_process, pooled  # noqa: E402
-from conformance.drawn import Drawn  # noqa: E402
 from conformance.fuzz import Fuzzer  # noqa: E402
 from conformance.isolation import WorkerPair  # noqa: E402
 from conformance.targets import load_target  # noqa: E402
@@ -46,6 +45,8 @@ def conformance(*args: str, cwd: str) -> Tuple[subprocess.CompletedProcess, floa
 
 
 def throughput(scenarios: int, rounds: int, seed: int) -> Dict[str, float]:
+    from strategies import scenarios as hypothesis_scenarios
+
     reference, candidate = load_target("reference"), load_target("asyncio")
     fuzzer = Fuzzer("runner")
     made = list(itertools.islice(fuzzer.scenarios(seed), scenarios))
@@ -59,7 +60,7 @@ def throughput(scenarios: int, rounds: int, seed: int) -> Dict[str, float]:
             samples.setdefault("in", []).append(in_process(made, reference, candidate)[0])
             samples.setdefault("pool", []).append(pooled(pair, made, 8)[0])
             samples.setdefault("fuzz", []).append(campaign_rate(pair, fuzzer, seed + round_number, scenarios)[0])
-            rate = campaign_rate(pair, Drawn("runner"), seed + round_number, scenarios)[0]
+            rate = campaign_rate(pair, hypothesis_scenarios("runner"), seed + round_number, scenarios // 2)[0]
             samples.setdefault("hypothesis", []).append(rate)
     return {name: statistics.median(values) for name, values in samples.items()}
 

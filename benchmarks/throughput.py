@@ -26,7 +26,6 @@ import argparse
 import gc
 import itertools
 import os
-import resource
 import statistics
 import sys
 import time
@@ -39,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import machine  # noqa: E402
 from conformance.campaign import Campaign, generate  # noqa: E402
 from conformance.differential import judge  # noqa: E402
-from conformance.drawn import Drawn  # noqa: E402
 from conformance.fuzz import Fuzzer  # noqa: E402
 from conformance.interpreter import execute  # noqa: E402
 from conformance.isolation import WorkerPair  # noqa: E402
@@ -56,12 +54,6 @@ def _process_cpu_s(pid: int) -> Optional[float]:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu_s() -> float:
-    """User + system CPU seconds of this process's children that have been waited for."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def in_process(scenarios: List[Scenario], reference: Any, candidate: Any) -> Tuple[float, float]:
@@ -125,10 +117,9 @@ def pooled(pair: WorkerPair, scenarios: List[Scenario], depth: int) -> Tuple[flo
 def campaign_rate(pair: WorkerPair, source: Any, seed: int, examples: int) -> Tuple[float, Optional[float]]:
     """Checks per second of a campaign's loop, and the CPU seconds per check of driver and workers together."""
     pids = [pair.reference.pid, pair.candidate.pid]
-    # time.process_time: this process; RUSAGE_CHILDREN: a drawing process (``Drawn``), reaped at the end.
-    before = [_process_cpu_s(pid) for pid in pids if pid is not None] + [time.process_time() + _children_cpu_s()]
+    before = [_process_cpu_s(pid) for pid in pids if pid is not None] + [time.process_time()]
     result = Campaign(pair, source, seed, examples=examples).run(shrinking=False)
-    after = [_process_cpu_s(pid) for pid in pids if pid is not None] + [time.process_time() + _children_cpu_s()]
+    after = [_process_cpu_s(pid) for pid in pids if pid is not None] + [time.process_time()]
     rate = result.examples / result.elapsed_s
     if len(before) != 3 or None in before or None in after or [pair.reference.pid, pair.candidate.pid] != pids:
         return rate, None
@@ -179,7 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             rate, cpu = campaign_rate(pair, fuzzer, seed, args.scenarios)
             sample("fuzz checks/s", rate)
             sample("fuzz CPU s/check", cpu)
-            rate, cpu = campaign_rate(pair, Drawn(kind), seed, args.scenarios)
+            rate, cpu = campaign_rate(pair, hypothesis_scenarios(kind), seed, args.scenarios // 2)
             sample("hypothesis checks/s", rate)
             sample("hypothesis CPU s/check", cpu)
             sample("fuzz s/scenario made", generation_cost(fuzzer, seed, args.scenarios))

@@ -36,7 +36,6 @@ from hypothesis import seed as hypothesis_seed
 
 from conformance import behaviours
 from conformance.differential import DIVERGED, INVALID, SAME, UNSUPPORTED, CheckResult, confirm, judge
-from conformance.drawn import Drawn
 from conformance.explain import VERSION, VersionExplainer
 from conformance.fuzz import Fuzzer
 from conformance.isolation import encode_scenario
@@ -291,27 +290,21 @@ def generate(
     """Hand ``visit`` each scenario a campaign with this seed generates, in the same order.
 
     ``strategy`` is a Hypothesis strategy (run with the campaign's settings),
-    a ``Fuzzer``, a ``Drawn`` (the same strategy drawn in a process of its
-    own, ``conformance.drawn``) or a list of scenarios, so that a command that only measures
+    a ``Fuzzer`` or a list of scenarios, so that a command that only measures
     (``conformance coverage``) sees exactly the scenarios ``conformance run``
     would check (tests/test_coverage_command.py compares the two). Ends after
     ``examples`` scenarios, at ``deadline`` (a ``time.monotonic()`` value),
     or when ``visit`` raises ``StopGeneration``.
     """
-    if isinstance(strategy, (Fuzzer, Drawn, list, tuple)):
-        source = strategy.scenarios(seed) if isinstance(strategy, (Fuzzer, Drawn)) else iter(strategy)
-        try:
-            for made, scenario in enumerate(source):
-                if examples is not None and made >= examples:
-                    return
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                try:
-                    visit(scenario)
-                except StopGeneration:
-                    return
-        finally:
-            getattr(source, "close", lambda: None)()  # a drawing process ends with its stream
+    if isinstance(strategy, (Fuzzer, list, tuple)):
+        source = strategy.scenarios(seed) if isinstance(strategy, Fuzzer) else iter(strategy)
+        for made, scenario in enumerate(source):
+            if (examples is not None and made >= examples) or (deadline is not None and time.monotonic() > deadline):
+                return
+            try:
+                visit(scenario)
+            except StopGeneration:
+                return
         return
     stopped: List[bool] = []
 

@@ -222,14 +222,18 @@ def _campaign(
     args: argparse.Namespace, seed: int, examples: Optional[int], deadline: Optional[float]
 ) -> tuple[CampaignResult, Dict[str, Any], Dict[str, Any]]:
     """One candidate's campaign (``args.candidate``), ending by ``deadline`` (monotonic) if given."""
+    from conformance.fuzz import Fuzzer
+    from strategies import scenarios
+
     pair, candidate_info, reference_info = _start_pair(args)
     explainer = _version_explainer(args, candidate_info, reference_info)
     try:
         with pair:
             progress = _Progress()
+            source = Fuzzer if args.mode == "fuzz" else scenarios
             campaign = Campaign(
                 pair,
-                _source(args.mode, candidate_info["kind"]),
+                source(candidate_info["kind"]),
                 seed,
                 examples=examples,
                 budget_s=None if deadline is None else deadline - time.monotonic(),
@@ -270,14 +274,6 @@ def _version_explainer(
         candidate_info["kind"],
         strict_messages=args.strict_messages,
     )
-
-
-def _source(mode: str, kind: str) -> Any:
-    """Where a campaign's scenarios come from: the seeded fuzzer, or Hypothesis drawing in a process of its own."""
-    from conformance.drawn import Drawn
-    from conformance.fuzz import Fuzzer
-
-    return Fuzzer(kind) if mode == "fuzz" else Drawn(kind)
 
 
 def _before_runner(info: Dict[str, Any]) -> bool:
@@ -381,11 +377,13 @@ def _selftest(args: argparse.Namespace) -> int:
 
 def _coverage(args: argparse.Namespace) -> int:
     from conformance import clauses, coverage_measure, coverage_report
+    from conformance.fuzz import Fuzzer
+    from strategies import scenarios
 
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     examples = args.examples if args.examples is not None or args.budget is not None else DEFAULT_EXAMPLES
     # The scenarios `run` makes for its default candidate (asyncio, a runner).
-    source = _source(args.mode, "runner")
+    source = (Fuzzer if args.mode == "fuzz" else scenarios)("runner")
     settings = {"examples": examples, "budget_s": args.budget, "mode": args.mode}
     try:
         return coverage_report.command(source, seed, examples, args.budget, args.json, args.spec, settings)

@@ -22,7 +22,7 @@ from conformance import interpreter
 from conformance.campaign import generate
 from conformance.clauses import DEFAULT_SPEC, NOT_APPLICABLE, clause_ids
 from conformance.cli import main
-from conformance.drawn import Drawn
+from strategies import scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def test_coverage_measures_the_scenarios_a_campaign_generates(monkeypatch):
     monkeypatch.setattr(interpreter, "execute", recording)
     assert main(["coverage", "--examples", "12", "--seed", "7"]) in (0, 1)
     generated = []
-    generate(Drawn("runner"), 7, generated.append, examples=12)
+    generate(scenarios("runner"), 7, generated.append, examples=12)
     assert measured == generated and len(generated) == 12
 
 
