@@ -8,8 +8,9 @@ Python version), one file per scenario, named by a short hash of its content,
 so that adding the same scenario twice stores it once. ``conformance replay
 DIR`` replays every ``*.json`` in DIR, sorted by name.
 
-The corpus shipped in ``corpus/`` at the repository's root is built, not
-hand-picked: ``python -m conformance.corpus build corpus/`` generates
+The corpus shipped in ``conformance/shipped_corpus/`` (``SHIPPED``; package data, so a
+wheel install has it too) is built, not
+hand-picked: ``python -m conformance.corpus build conformance/shipped_corpus/`` generates
 scenarios with a fixed seed, asks the reference which spec clauses each one
 exercises (``conformance.behaviours.exercised``, under every CPython release
 the reference imitates, as ``conformance coverage`` does) and keeps a small
@@ -30,6 +31,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from conformance.scenario import Scenario, ScenarioError, load_file
 
+#: The corpus that ships with the package (package data; see the module docstring).
+SHIPPED = Path(__file__).resolve().parent / "shipped_corpus"
 #: Hex digits of the content hash in a corpus file's name: enough to never collide in a corpus.
 HASH_DIGITS = 12
 #: What ``build`` generates by default: the fuzzer, seed and count the shipped corpus was built with.

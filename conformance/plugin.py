@@ -6,7 +6,7 @@ that merely has the package installed (ours included). With it, the session
 gets ordinary test items, under the node id prefix ``conformance``:
 
 * ``conformance::corpus::<file>``: one per scenario of the shipped corpus
-  (``corpus/`` at the repository's root) and of each ``--conformance-corpus
+  (``conformance/shipped_corpus/``, package data) and of each ``--conformance-corpus
   DIR``, replayed as ``conformance replay`` does;
 * ``conformance::lifecycle``: the lifecycle state machine
   (``conformance.lifecycle_machine``), for runner and loop candidates;
@@ -333,12 +333,11 @@ def _items(session: pytest.Session, state: State) -> Iterator[ConformanceItem]:
 
 
 def _corpus_scenarios(extra: Sequence[Path]) -> Iterator[Tuple[str, Any]]:
-    """The shipped corpus (when the package is used from its source tree), then each user corpus."""
+    """The shipped corpus, then each user corpus."""
     from conformance import corpus
-    from conformance.isolation import ROOT
     from conformance.scenario import load_file
 
-    shipped = ROOT / "corpus"
+    shipped = corpus.SHIPPED
     directories = ([shipped] if shipped.is_dir() else []) + list(extra)
     for directory in directories:
         label = "" if directory == shipped else f"{directory.name}/"

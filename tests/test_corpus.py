@@ -1,4 +1,4 @@
-"""The regression corpus: storing scenarios, replaying a directory, and the corpus shipped in corpus/."""
+"""The regression corpus: storing scenarios, replaying a directory, and the corpus the package ships."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from conformance import corpus
 from conformance.scenario import loads
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "corpus"
+SHIPPED = corpus.SHIPPED
 MUTANT = "tests.fixtures.mutants:NoCancelOnClose"
 
 
@@ -109,10 +109,12 @@ def test_the_shipped_corpus_is_canonical():
 
 
 def test_the_shipped_corpus_exercises_every_applicable_clause_of_the_spec():
-    """Computed from docs/spec.md and the reference: rebuild with ``python -m conformance.corpus build corpus/``."""
+    """Computed from docs/spec.md and the reference: rebuild with ``python -m conformance.corpus build DIR``."""
     exercised = set().union(*corpus.clauses_of(corpus.load(SHIPPED)))
     missing = [clause for clause in corpus.applicable_clauses() if clause not in exercised]
-    assert not missing, f"corpus/ exercises none of {missing}: rebuild it (python -m conformance.corpus build corpus/)"
+    assert not missing, (
+        f"the shipped corpus exercises none of {missing}: rebuild it (python -m conformance.corpus build {SHIPPED})"
+    )
 
 
 def test_the_shipped_corpus_replays_against_the_interpreters_asyncio_without_divergence(tmp_path):

@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 import pytest
 
 from conformance import expectations
+from conformance.corpus import SHIPPED as SHIPPED_CORPUS
 from conformance.expectations import Expectation, Expectations, ExpectationsError, dump, load, loads, update
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,7 +233,7 @@ def test_findings_reads_statuses_from_categories():
 
 def test_gating_a_broken_runner_end_to_end(tmp_path):
     """New finding → exit 1; expectations written from it → exit 0; the fixed runner → reported stale, exit 0."""
-    corpus = str(ROOT / "corpus")
+    corpus = str(SHIPPED_CORPUS)
     first = conformance(
         "replay", corpus, "--candidate", MUTANT, "--json", "m.json", "--expectations", "e.toml", cwd=tmp_path
     )

@@ -20,7 +20,6 @@ from hypothesis import settings
 
 from conformance import corpus, plugin
 from conformance.expectations import loads
-from conformance.isolation import ROOT
 
 pytest_plugins = ["pytester"]
 
@@ -59,7 +58,7 @@ def test_options_are_documented_in_help(project: pytest.Pytester) -> None:
 
 def test_a_candidate_adds_corpus_lifecycle_and_fuzz_items(project: pytest.Pytester) -> None:
     result = _run(project, "--conformance-candidate=asyncio", "--collect-only", "-q")
-    shipped = [path.stem for path in corpus.files(ROOT / "corpus")]
+    shipped = [path.stem for path in corpus.files(corpus.SHIPPED)]
     expected = [f"conformance::corpus::{stem}" for stem in shipped] + ["conformance::lifecycle", "conformance::fuzz"]
     for node in expected:
         assert node in result.stdout.str(), result.stdout.str()
@@ -69,10 +68,10 @@ def test_a_candidate_adds_corpus_lifecycle_and_fuzz_items(project: pytest.Pytest
 def test_a_user_corpus_is_replayed_too_and_k_selects_items(project: pytest.Pytester) -> None:
     mine = project.path / "mine"
     mine.mkdir()
-    first = corpus.files(ROOT / "corpus")[0]
+    first = corpus.files(corpus.SHIPPED)[0]
     (mine / "regression.json").write_text(first.read_text())
     result = _run(project, "--conformance-candidate=asyncio", "--conformance-corpus=mine", "-k", "regression", "-v")
-    result.assert_outcomes(passed=1, deselected=len(corpus.files(ROOT / "corpus")) + 3)
+    result.assert_outcomes(passed=1, deselected=len(corpus.files(corpus.SHIPPED)) + 3)
     assert "conformance::corpus::mine/regression PASSED" in result.stdout.str()
 
 
@@ -84,7 +83,7 @@ def test_a_conformant_candidate_passes_and_the_junit_xml_says_how(project: pytes
         "--conformance-examples=20",
         "--junitxml=junit.xml",
     )
-    result.assert_outcomes(passed=len(corpus.files(ROOT / "corpus")) + 3)
+    result.assert_outcomes(passed=len(corpus.files(corpus.SHIPPED)) + 3)
     assert "conformance: candidate asyncio, seed 7, profile conformance-ci" in result.stdout.str()
     junit = (project.path / "junit.xml").read_text()
     properties = (("conformance_candidate", "asyncio"), ("conformance_seed", "7"), ("conformance_examples", "20"))
@@ -112,7 +111,7 @@ def test_findings_do_not_depend_on_pytest_randomly(project: pytest.Pytester) -> 
             "-k",
             "fuzz",
         )
-        result.assert_outcomes(failed=1, deselected=len(corpus.files(ROOT / "corpus")) + 2)
+        result.assert_outcomes(failed=1, deselected=len(corpus.files(corpus.SHIPPED)) + 2)
         findings = json.loads((project.path / "reports" / "conformance" / "findings.json").read_text())
         seen.append((findings["statuses"], sorted(group["signature"] for group in findings["divergences"])))
     assert seen[0] == seen[1]
