@@ -402,8 +402,12 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     html_path = Path(args.html) if args.html else _html_next_to(source)
     markdown_path = Path(args.markdown) if args.markdown else source.with_suffix(".md")
-    text = matrix.markdown(document) if "rows" in document else report.markdown(document)
-    _write(html_path, html_report.render(document, reports))
+    try:  # both rendered before either is written: a document that breaks one leaves no half-written pair
+        text = matrix.markdown(document) if "rows" in document else report.markdown(document)
+        page = html_report.render(document, reports)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise UsageError(f"{source}: not findings this version can render ({type(exc).__name__}: {exc})") from None
+    _write(html_path, page)
     _write(markdown_path, text)
     print(f"wrote {html_path} and {markdown_path}")
     return EXIT_OK

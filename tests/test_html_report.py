@@ -152,9 +152,12 @@ def test_report_rerenders_existing_findings_without_running_anything(findings, t
 
 def test_report_of_something_that_is_not_findings_exits_2(tmp_path):
     (tmp_path / "other.json").write_text('{"hello": 1}')
-    for name in ("other.json", "missing.json"):
+    # Findings damaged by hand: the shape is recognised, a field inside it is not what it should be.
+    (tmp_path / "damaged.json").write_text('{"schema": 2, "divergences": [{"count": "x"}], "statuses": 3}')
+    for name in ("other.json", "missing.json", "damaged.json"):
         done = conformance("report", name, cwd=tmp_path, timeout=60)
         assert done.returncode == 2 and name in done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "damaged.html").exists() and not (tmp_path / "damaged.md").exists()
 
 
 # ------------------------------------------------------------------ the renderer
